@@ -1,0 +1,2 @@
+"""Public `keras_efficient.curriculum` namespace: scoring, pacing and curriculum
+datasets."""

@@ -1,0 +1,61 @@
+"""What `keras-efficient info` reports about this machine and its choices."""
+
+import importlib.metadata
+import platform
+
+import keras
+import tensorflow as tf
+
+from keras_efficient.distribute.strategy import choose_strategy
+from keras_efficient.distribute.xla import jit_compile_for_device
+
+_PACKAGES = ("keras-efficient", "tensorflow", "keras", "keras-hub", "tensorflow-text",
+             "tensorflow-hub", "tensorflow-datasets", "scikit-learn", "numpy")
+
+
+def _version(package):
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _device_type_of(choice):
+    if choice.kind == "tpu":
+        return "TPU"
+    return "GPU" if any("GPU" in device.upper() for device in choice.devices) else "CPU"
+
+
+def describe(kind="auto", tpu=None):
+    """A dict: backend, versions, devices, chosen strategy, XLA choice, dtype policy.
+
+    Nothing is connected or built: the strategy is the one `get_strategy(kind,
+    tpu)` would choose, with its reason.
+    """
+    choice = choose_strategy(kind, tpu)
+    return {
+        "backend": keras.backend.backend(),
+        "python": platform.python_version(),
+        "versions": {package: _version(package) for package in _PACKAGES},
+        "devices": [f"{d.device_type}: {d.name}" for d in tf.config.list_logical_devices()],
+        "strategy": {"kind": choice.kind, "reason": choice.reason,
+                     "devices": list(choice.devices)},
+        "jit_compile": jit_compile_for_device(_device_type_of(choice)),
+        "dtype_policy": keras.config.dtype_policy().name,
+    }
+
+
+def format_description(description):
+    """`describe()` as aligned text lines."""
+    lines = [
+        f"backend        {description['backend']} (Python {description['python']})",
+        "versions",
+    ]
+    lines += [f"  {name:<20} {version}" for name, version in description["versions"].items()]
+    lines.append("devices")
+    lines += [f"  {device}" for device in description["devices"]]
+    strategy = description["strategy"]
+    lines.append(f"strategy       {strategy['kind']}: {strategy['reason']}")
+    lines.append(f"jit_compile    {description['jit_compile']}")
+    lines.append(f"dtype policy   {description['dtype_policy']}")
+    return "\n".join(lines)

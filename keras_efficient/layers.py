@@ -1,0 +1,1 @@
+"""Public `keras_efficient.layers` namespace: re-exports from the technique folders."""

@@ -1,0 +1,2 @@
+"""Public `keras_efficient.recipes` namespace: end-to-end reproductions of the
+book's experiments."""

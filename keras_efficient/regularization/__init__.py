@@ -1,0 +1,1 @@
+"""Implementation package; public names are re-exported by the namespaces."""

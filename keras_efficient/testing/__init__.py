@@ -1,0 +1,13 @@
+"""Test helpers for keras_efficient objects (and users' own): the shared harness."""
+
+from keras_efficient.testing.harness import LAYER_CHECKS
+from keras_efficient.testing.harness import LOSS_CHECKS
+from keras_efficient.testing.harness import MODEL_CHECKS
+from keras_efficient.testing.harness import SCHEDULE_CHECKS
+from keras_efficient.testing.harness import check_layer
+from keras_efficient.testing.harness import check_loss
+from keras_efficient.testing.harness import check_model
+from keras_efficient.testing.harness import check_schedule
+from keras_efficient.testing.harness import dtype_policy
+from keras_efficient.testing.harness import split_cpu
+from keras_efficient.testing.harness import two_replica_strategy
