@@ -1,8 +1,15 @@
-"""Public `keras_efficient.distribute` namespace: the strategy factory and the XLA
-policy."""
+"""Public `keras_efficient.distribute` namespace: the strategy factory, the XLA
+policy, and multi-worker training (`fit`, sharding, exact backup and restore)."""
 
+from keras_efficient.distribute.backup import BackupAndRestore
 from keras_efficient.distribute.describe import describe
 from keras_efficient.distribute.describe import format_description
+from keras_efficient.distribute.fit import fit
+from keras_efficient.distribute.multi_worker import is_chief
+from keras_efficient.distribute.multi_worker import patch_keras_for_multi_worker
+from keras_efficient.distribute.multi_worker import task_info
+from keras_efficient.distribute.sharding import SHARD_POLICIES
+from keras_efficient.distribute.sharding import shard_dataset
 from keras_efficient.distribute.strategy import STRATEGY_KINDS
 from keras_efficient.distribute.strategy import StrategyChoice
 from keras_efficient.distribute.strategy import choose_strategy

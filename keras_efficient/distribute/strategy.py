@@ -177,6 +177,9 @@ def get_strategy(kind="auto", tpu=None):
 def _build(choice):
     logger.info("keras_efficient: %s strategy (%s)", choice.kind, choice.reason)
     if choice.kind == "multi_worker":
+        from keras_efficient.distribute.multi_worker import patch_keras_for_multi_worker
+
+        patch_keras_for_multi_worker()
         return tf.distribute.MultiWorkerMirroredStrategy()
     if choice.kind == "mirrored":
         return tf.distribute.MirroredStrategy(devices=list(choice.devices))

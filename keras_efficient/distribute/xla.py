@@ -26,7 +26,10 @@ def _device_type(strategy):
         strategy = tf.distribute.get_strategy()
     if isinstance(strategy, tf.distribute.TPUStrategy):
         return "TPU"
-    devices = getattr(strategy.extended, "worker_devices", None) or ()
+    try:
+        devices = strategy.extended.worker_devices
+    except RuntimeError:  # the default strategy has no device list
+        devices = ()
     if not devices:
         # The default strategy: whatever TensorFlow would place ops on.
         return "GPU" if tf.config.list_logical_devices("GPU") else "CPU"

@@ -47,6 +47,11 @@ class ExperimentContext:
         epochs: the training budget for this run (smaller with `--quick`).
         batch_size: the batch size the runner chose.
         quick: True under `--quick`; variants may shrink extra work with it.
+        jit_compile: XLA choice from the runtime config (None: Keras's default);
+            applied by `apply_runtime`.
+        steps_per_execution: from the runtime config; applied by `apply_runtime`.
+        params: technique hyperparameters from a config's `task.params`.
+        optimizer, learning_rate: the trainer's choice, built by `make_optimizer`.
     """
 
     data: object
@@ -54,6 +59,16 @@ class ExperimentContext:
     epochs: int
     batch_size: int = 64
     quick: bool = False
+    jit_compile: object = None
+    steps_per_execution: int = 1
+    params: dict = dataclasses.field(default_factory=dict)
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+
+    def make_optimizer(self):
+        """A fresh optimizer of the configured kind and learning rate."""
+        return keras.optimizers.get(
+            {"class_name": self.optimizer, "config": {"learning_rate": self.learning_rate}})
 
 
 @dataclasses.dataclass
@@ -150,12 +165,21 @@ def digits_cnn(context, num_classes=None, name="digits_cnn"):
             keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
             keras.layers.MaxPooling2D(),
             keras.layers.Conv2D(64, 3, padding="same", activation="relu"),
-            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Flatten(),
             keras.layers.Dense(64, activation="relu"),
             keras.layers.Dense(num_classes),
         ],
         name=name,
     )
+
+
+def apply_runtime(model, context):
+    """Apply the run's XLA and steps-per-execution choices to a compiled model."""
+    if context.jit_compile is not None:
+        model.jit_compile = context.jit_compile
+    model.steps_per_execution = context.steps_per_execution
+    return model
 
 
 def train_classifier(model, context, train_data=None, x_test=None, y_test=None, **fit_kwargs):
@@ -173,6 +197,7 @@ def train_classifier(model, context, train_data=None, x_test=None, y_test=None, 
     Returns:
         A `RunResult`.
     """
+    apply_runtime(model, context)
     data = context.data
     x_test = data.x_test if x_test is None else x_test
     y_test = data.y_test if y_test is None else y_test

@@ -1,0 +1,88 @@
+"""Make Keras 3's `model.fit` work under `MultiWorkerMirroredStrategy`.
+
+Keras 3.15's TensorFlow trainer fails under `MultiWorkerMirroredStrategy` with
+"Attempt to convert a value (PerReplica...) to a Tensor", from two defects:
+
+1. `_maybe_symbolic_build` takes a sample batch for the symbolic build by
+   cross-replica *averaging* the first distributed batch with
+   `strategy.reduce("MEAN", ...)`; the collective reduce cannot run on a
+   `PerReplica` of a multi-worker strategy outside `strategy.run`. Only the
+   batch's structure and shapes matter for a build, so one local replica's
+   batch is used instead.
+2. `reduce_per_replica` reduces the per-step logs of a multi-worker strategy
+   with `strategy.reduce("MEAN", value, axis=0)`, which fails on the scalar
+   logs (loss, metric results). Scalars are reduced with `axis=None` (the
+   mean over replicas), everything else as before.
+
+`patch_keras_for_multi_worker()` installs both fixes, once; `get_strategy`
+calls it whenever it builds a `MultiWorkerMirroredStrategy`. Other strategies
+behave exactly as before: the first fix returns a batch of the same structure
+and shapes, and the second applies to multi-worker strategies only.
+"""
+
+import json
+import os
+
+import tensorflow as tf
+from keras.src import tree
+from keras.src.backend.tensorflow import trainer as tf_trainer
+
+_ORIGINAL_REDUCE_PER_REPLICA = tf_trainer.reduce_per_replica
+
+
+def _local_value(value, strategy):
+    if isinstance(value, tf.distribute.DistributedValues):
+        return strategy.experimental_local_results(value)[0]
+    return value
+
+
+def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+    # Same contract as Keras's TensorFlowTrainer._maybe_symbolic_build, but the
+    # sample batch is one replica's local batch instead of a cross-replica mean.
+    if self._distribute_strategy is None:
+        return
+    if iterator is not None:
+        for _, _, epoch_iterator in iterator:
+            batch = next(epoch_iterator)
+            data_batch = tree.map_structure(
+                lambda value: _local_value(value, self.distribute_strategy), batch)
+            break
+    with self.distribute_strategy.scope():
+        self._symbolic_build(data_batch=data_batch)
+
+
+def _reduce_per_replica(values, strategy, reduction):
+    if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(
+            strategy):
+        def reduce(value):
+            rank = _local_value(value, strategy).shape.rank
+            return strategy.reduce("MEAN", value, axis=None if rank == 0 else 0)
+
+        return tree.map_structure(reduce, values)
+    return _ORIGINAL_REDUCE_PER_REPLICA(values, strategy, reduction)
+
+
+def patch_keras_for_multi_worker():
+    """Install the two fixes above into Keras's TensorFlow trainer (idempotent)."""
+    tf_trainer.TensorFlowTrainer._maybe_symbolic_build = _maybe_symbolic_build
+    tf_trainer.reduce_per_replica = _reduce_per_replica
+
+
+def task_info():
+    """`(task_type, task_index, num_workers)` from TF_CONFIG; `("worker", 0, 1)` without."""
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return "worker", 0, 1
+    config = json.loads(raw)
+    cluster = config.get("cluster", {})
+    task = config.get("task", {})
+    num_workers = len(cluster.get("chief", [])) + len(cluster.get("worker", []))
+    return task.get("type", "worker"), int(task.get("index", 0)), max(num_workers, 1)
+
+
+def is_chief():
+    """Whether this process is the chief: the `chief` task, or worker 0 without one."""
+    task_type, task_index, _ = task_info()
+    raw = os.environ.get("TF_CONFIG")
+    has_chief = bool(raw) and bool(json.loads(raw).get("cluster", {}).get("chief"))
+    return task_type == "chief" or (task_type == "worker" and task_index == 0 and not has_chief)

@@ -1,0 +1,151 @@
+"""Runs registered experiments over seeds and summarizes them for the report."""
+
+import contextlib
+import dataclasses
+import time
+
+import keras
+import numpy as np
+
+from keras_efficient.experiments.base import ExperimentContext
+
+
+@dataclasses.dataclass
+class VariantSummary:
+    """One variant of one experiment, aggregated over seeds."""
+
+    name: str
+    accuracies: list
+    step_seconds: list
+    curves: list
+    extra: dict
+    wall_seconds: float
+
+    @property
+    def accuracy_mean(self):
+        return float(np.mean(self.accuracies))
+
+    @property
+    def accuracy_std(self):
+        return float(np.std(self.accuracies))
+
+    @property
+    def step_seconds_median(self):
+        return float(np.median(self.step_seconds))
+
+
+@dataclasses.dataclass
+class ExperimentSummary:
+    """All variants of one experiment; ratios are against `baseline`."""
+
+    name: str
+    title: str
+    description: str
+    baseline: str
+    epochs: int
+    seeds: list
+    variants: list
+
+    def variant(self, name):
+        return next(v for v in self.variants if v.name == name)
+
+    def step_ratio(self, name):
+        return self.variant(name).step_seconds_median / self.variant(
+            self.baseline).step_seconds_median
+
+    def to_json(self):
+        return {
+            "name": self.name,
+            "title": self.title,
+            "baseline": self.baseline,
+            "epochs": self.epochs,
+            "seeds": self.seeds,
+            "variants": [
+                {
+                    "name": v.name,
+                    "accuracy_mean": v.accuracy_mean,
+                    "accuracy_std": v.accuracy_std,
+                    "accuracies": v.accuracies,
+                    "step_seconds_median": v.step_seconds_median,
+                    "step_ratio": self.step_ratio(v.name),
+                    "extra": {k: float(np.mean(vals)) for k, vals in v.extra.items()},
+                    "wall_seconds": v.wall_seconds,
+                }
+                for v in self.variants
+            ],
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSettings:
+    """How a batch of experiments runs (from the CLI or a config's blocks).
+
+    Args:
+        seeds: seeds to repeat every variant over.
+        quick: shrink epochs to a quarter (at least 2) for a smoke run.
+        epochs: override every experiment's epoch budget.
+        batch_size: batch size passed to variants.
+        variants: run only these variants (the baseline is always included).
+        strategy: a `tf.distribute.Strategy` to build models under, or None.
+        jit_compile: XLA choice passed to variants, or None for Keras's default.
+        steps_per_execution: passed to variants.
+        params: technique hyperparameters passed to variants.
+        optimizer, learning_rate: the trainer's optimizer for variants that ask.
+    """
+
+    seeds: tuple = (0, 1, 2)
+    quick: bool = False
+    epochs: int = None
+    batch_size: int = 64
+    variants: tuple = None
+    strategy: object = None
+    jit_compile: object = None
+    steps_per_execution: int = 1
+    params: dict = dataclasses.field(default_factory=dict)
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+
+
+def _epochs(experiment, settings):
+    if settings.epochs is not None:
+        return settings.epochs
+    return max(2, experiment.epochs // 4) if settings.quick else experiment.epochs
+
+
+def run_experiment(experiment, data, settings, log=print):
+    """Run every variant of `experiment` for every seed; return an `ExperimentSummary`."""
+    epochs = _epochs(experiment, settings)
+    names = [name for name in experiment.variants
+             if settings.variants is None or name in settings.variants
+             or name == experiment.baseline]
+    summaries = {name: VariantSummary(name, [], [], [], {}, 0.0) for name in names}
+    scope = settings.strategy.scope() if settings.strategy else contextlib.nullcontext()
+    for seed_index, seed in enumerate(settings.seeds, 1):
+        for name in names:
+            keras.backend.clear_session()
+            keras.utils.set_random_seed(seed)
+            context = ExperimentContext(
+                data=data, seed=seed, epochs=epochs, batch_size=settings.batch_size,
+                quick=settings.quick, jit_compile=settings.jit_compile,
+                steps_per_execution=settings.steps_per_execution, params=dict(settings.params),
+                optimizer=settings.optimizer, learning_rate=settings.learning_rate,
+            )
+            start = time.perf_counter()
+            with scope:
+                result = experiment.variants[name](context)
+            elapsed = time.perf_counter() - start
+            summary = summaries[name]
+            summary.accuracies.append(float(result.test_accuracy))
+            summary.step_seconds.append(float(result.step_seconds))
+            summary.curves.append(list(result.val_curve))
+            for key, value in result.extra.items():
+                summary.extra.setdefault(key, []).append(float(value))
+            summary.wall_seconds += elapsed
+            log(f"  seed {seed_index}/{len(settings.seeds)}  {name:<24} "
+                f"accuracy {result.test_accuracy:.4f}  "
+                f"step {result.step_seconds * 1e3:.1f} ms  ({elapsed:.1f}s)")
+    return ExperimentSummary(
+        name=experiment.name, title=experiment.title, description=experiment.description,
+        baseline=experiment.baseline, epochs=epochs, seeds=list(settings.seeds),
+        variants=list(summaries.values()),
+    )

@@ -1,0 +1,61 @@
+"""The explicit XLA policy and `describe()`."""
+
+import types
+
+import pytest
+
+from keras_efficient import distribute
+from keras_efficient.cli import main
+
+
+def _fake_strategy(*devices):
+    return types.SimpleNamespace(extended=types.SimpleNamespace(worker_devices=devices))
+
+
+@pytest.fixture(autouse=True)
+def _no_override(monkeypatch):
+    monkeypatch.delenv(distribute.JIT_ENVIRONMENT_VARIABLE, raising=False)
+
+
+def test_jit_compile_for__cpu_is_off_gpu_and_tpu_on():
+    assert distribute.jit_compile_for() is False
+    assert distribute.jit_compile_for(_fake_strategy("/job:worker/device:CPU:0")) is False
+    gpus = _fake_strategy("/job:worker/replica:0/task:0/device:GPU:0", "/device:GPU:1")
+    assert distribute.jit_compile_for(gpus) is True
+    assert distribute.jit_compile_for_device("TPU") is True
+
+
+@pytest.mark.parametrize("value, expected", [("1", True), ("on", True), ("False", False)])
+def test_jit_compile_for__environment_overrides(monkeypatch, value, expected):
+    monkeypatch.setenv(distribute.JIT_ENVIRONMENT_VARIABLE, value)
+    assert distribute.jit_compile_for() is expected
+    assert distribute.jit_compile_for_device("GPU") is expected
+
+
+def test_jit_compile_for__bad_environment_value_raises(monkeypatch):
+    monkeypatch.setenv(distribute.JIT_ENVIRONMENT_VARIABLE, "maybe")
+    with pytest.raises(ValueError, match="KERAS_EFFICIENT_JIT_COMPILE.*'maybe'"):
+        distribute.jit_compile_for()
+
+
+def test_jit_compile_for_device__unknown_device_raises():
+    with pytest.raises(ValueError, match="argument `device_type`"):
+        distribute.jit_compile_for_device("NPU")
+
+
+def test_describe__reports_backend_versions_devices_strategy_xla():
+    description = distribute.describe()
+    assert description["backend"] == "tensorflow"
+    assert description["versions"]["tensorflow"].startswith("2.21")
+    assert any("CPU" in device for device in description["devices"])
+    assert description["strategy"]["kind"] == "default"
+    assert description["jit_compile"] is False
+    assert description["dtype_policy"] == "float32"
+
+
+def test_info_command__prints_every_field(capsys):
+    assert main(["info"]) == 0
+    printed = capsys.readouterr().out
+    for field in ("backend", "tensorflow", "keras", "devices", "strategy", "jit_compile",
+                  "dtype policy"):
+        assert field in printed

@@ -1,0 +1,96 @@
+"""The ratio-benchmark runner, on a fake clock so the arithmetic is exact."""
+
+import json
+
+import pytest
+
+from keras_efficient import benchmarking
+from keras_efficient.benchmarking import Benchmark
+from keras_efficient.benchmarking import Case
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def stepper(self, seconds):
+        def step():
+            self.now += seconds
+
+        return step
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = FakeClock()
+    monkeypatch.setattr(benchmarking.time, "perf_counter", fake)
+    return fake
+
+
+def _benchmark(clock, max_ratio=None, min_ratio=None):
+    return Benchmark(
+        name="fake",
+        description="fake steps",
+        cases=[Case("plain", lambda: clock.stepper(0.010)),
+               Case("technique", lambda: clock.stepper(0.004), max_ratio=max_ratio,
+                    min_ratio=min_ratio)],
+        baseline="plain",
+        rounds=5,
+        warmup=1,
+    )
+
+
+def test_run_benchmark__medians_and_ratios(clock):
+    result = benchmarking.run_benchmark(_benchmark(clock, max_ratio=0.5), log=lambda _: None)
+    plain, technique = result["cases"]
+    assert plain["median_seconds"] == pytest.approx(0.010)
+    assert technique["ratio"] == pytest.approx(0.4)
+    assert technique["passed"] and len(technique["seconds"]) == 5
+
+
+def test_run_benchmark__bounds_fail(clock):
+    result = benchmarking.run_benchmark(_benchmark(clock, max_ratio=0.3), log=lambda _: None)
+    assert not result["cases"][1]["passed"]
+    result = benchmarking.run_benchmark(_benchmark(clock, min_ratio=0.5), log=lambda _: None)
+    assert not result["cases"][1]["passed"]
+
+
+def test_format_table__shows_ratio_and_verdict(clock):
+    table = benchmarking.format_table(
+        benchmarking.run_benchmark(_benchmark(clock, max_ratio=0.3), log=lambda _: None))
+    assert "| technique | 4.00 |" in table and "0.400" in table and "≤ 0.30" in table
+    assert table.rstrip().endswith("NO |")
+
+
+def test_benchmark__unknown_baseline_raises():
+    with pytest.raises(ValueError, match="argument `baseline`"):
+        Benchmark("b", "d", [Case("a", lambda: None)], baseline="z")
+
+
+BENCH_FILE = '''
+import time
+from keras_efficient.benchmarking import Benchmark, Case
+def _sleep(seconds):
+    return lambda: (lambda: time.sleep(seconds))
+BENCHMARKS = [Benchmark("tiny", "sleeps", [Case("a", _sleep(0.0)),
+              Case("b", _sleep(0.02), max_ratio={bound})], baseline="a", rounds=3, warmup=0)]
+'''
+
+
+@pytest.mark.parametrize("bound, exit_code", [(1e9, 0), (1.0, 1)])
+def test_main__writes_json_and_fails_on_unmet_bound(tmp_path, bound, exit_code):
+    (tmp_path / "bench_tiny.py").write_text(BENCH_FILE.format(bound=bound))
+    out = tmp_path / "out"
+    assert benchmarking.main(["tiny", "--dir", str(tmp_path), "--out", str(out)]) == exit_code
+    result = json.loads((out / "tiny.json").read_text())
+    assert [case["case"] for case in result["cases"]] == ["a", "b"]
+    assert "### tiny" in (out / "summary.md").read_text()
+
+
+def test_main__unknown_benchmark_is_an_error(tmp_path):
+    (tmp_path / "bench_tiny.py").write_text(BENCH_FILE.format(bound=1e9))
+    with pytest.raises(SystemExit):
+        benchmarking.main(["nope", "--dir", str(tmp_path)])
