@@ -76,6 +76,11 @@ def run(args):
             f"{task['technique']!r} has {list(experiment.variants)}.")
     keras.config.set_dtype_policy(runtime["mixed_precision"])
     strategy = distribute.get_strategy(runtime["strategy"], runtime["tpu"])
+    recommended = distribute.recommended_settings(strategy)
+    try:
+        recommended.check_batch_size(trainer["batch_size"])
+    except ValueError as error:
+        raise config_module.ConfigError(f"{config.path}: key `trainer.batch_size`: {error}")
     jit = runtime["jit_compile"]
     settings = RunSettings(
         seeds=tuple(trainer["seeds"]), epochs=trainer["epochs"],
@@ -85,6 +90,7 @@ def run(args):
         jit_compile=distribute.jit_compile_for(strategy) if jit == "auto" else jit,
         steps_per_execution=runtime["steps_per_execution"], params=task["params"],
         optimizer=trainer["optimizer"], learning_rate=float(trainer["learning_rate"]),
+        drop_remainder=recommended.drop_remainder,
     )
     data = load_digits(image_size=task["image_size"])
     return _run_and_report([experiment], data, settings, args.out,

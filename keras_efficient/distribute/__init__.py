@@ -8,6 +8,8 @@ from keras_efficient.distribute.fit import fit
 from keras_efficient.distribute.multi_worker import is_chief
 from keras_efficient.distribute.multi_worker import patch_keras_for_multi_worker
 from keras_efficient.distribute.multi_worker import task_info
+from keras_efficient.distribute.settings import TrainingSettings
+from keras_efficient.distribute.settings import recommended_settings
 from keras_efficient.distribute.sharding import SHARD_POLICIES
 from keras_efficient.distribute.sharding import shard_dataset
 from keras_efficient.distribute.strategy import STRATEGY_KINDS

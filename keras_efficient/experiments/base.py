@@ -33,6 +33,7 @@ from typing import Callable
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 
 @dataclasses.dataclass
@@ -52,6 +53,7 @@ class ExperimentContext:
         steps_per_execution: from the runtime config; applied by `apply_runtime`.
         params: technique hyperparameters from a config's `task.params`.
         optimizer, learning_rate: the trainer's choice, built by `make_optimizer`.
+        drop_remainder: batch with static shapes (TPUs); used by `train_classifier`.
     """
 
     data: object
@@ -64,6 +66,7 @@ class ExperimentContext:
     params: dict = dataclasses.field(default_factory=dict)
     optimizer: str = "adam"
     learning_rate: float = 1e-3
+    drop_remainder: bool = False
 
     def make_optimizer(self):
         """A fresh optimizer of the configured kind and learning rate."""
@@ -190,7 +193,7 @@ def train_classifier(model, context, train_data=None, x_test=None, y_test=None, 
             ("accuracy", "sparse_categorical_accuracy", ...).
         context: the `ExperimentContext`.
         train_data: optional `tf.data.Dataset` of batches to train on instead of
-            `(context.data.x_train, context.data.y_train)` (for example with mixup).
+            `digits_dataset(context)` (for example with mixup).
         x_test, y_test: optional evaluation data (default: the digits test split).
         **fit_kwargs: passed to `model.fit` (callbacks are appended to ours).
 
@@ -205,17 +208,29 @@ def train_classifier(model, context, train_data=None, x_test=None, y_test=None, 
     curve = _AccuracyCurve(model, x_test, y_test)
     callbacks = [timer, curve] + list(fit_kwargs.pop("callbacks", []))
     if train_data is None:
-        fit_kwargs.setdefault("batch_size", context.batch_size)
-        train_data = (data.x_train, data.y_train)
-        model.fit(*train_data, epochs=context.epochs, verbose=0, callbacks=callbacks,
-                  **fit_kwargs)
-    else:
-        model.fit(train_data, epochs=context.epochs, verbose=0, callbacks=callbacks,
-                  **fit_kwargs)
+        train_data = digits_dataset(context)
+    # Datasets are shuffled in the pipeline; Keras warns if asked to shuffle them.
+    fit_kwargs.setdefault("shuffle", False)
+    model.fit(train_data, epochs=context.epochs, verbose=0, callbacks=callbacks, **fit_kwargs)
     return RunResult(
         test_accuracy=curve.values[-1],
         val_curve=curve.values,
         step_seconds=timer.median_step_seconds(),
+    )
+
+
+def digits_dataset(context, x=None, y=None):
+    """Shuffled (seeded, reshuffled each epoch) training batches of the digits.
+
+    Batches have static shapes when `context.drop_remainder` is set (TPUs).
+    """
+    x = context.data.x_train if x is None else x
+    y = context.data.y_train if y is None else y
+    return (
+        tf.data.Dataset.from_tensor_slices((x, y))
+        .shuffle(len(y), seed=context.seed)
+        .batch(context.batch_size, drop_remainder=context.drop_remainder)
+        .prefetch(tf.data.AUTOTUNE)
     )
 
 

@@ -91,6 +91,7 @@ class RunSettings:
         steps_per_execution: passed to variants.
         params: technique hyperparameters passed to variants.
         optimizer, learning_rate: the trainer's optimizer for variants that ask.
+        drop_remainder: static batch shapes (TPUs).
     """
 
     seeds: tuple = (0, 1, 2)
@@ -104,6 +105,7 @@ class RunSettings:
     params: dict = dataclasses.field(default_factory=dict)
     optimizer: str = "adam"
     learning_rate: float = 1e-3
+    drop_remainder: bool = False
 
 
 def _epochs(experiment, settings):
@@ -129,6 +131,7 @@ def run_experiment(experiment, data, settings, log=print):
                 quick=settings.quick, jit_compile=settings.jit_compile,
                 steps_per_execution=settings.steps_per_execution, params=dict(settings.params),
                 optimizer=settings.optimizer, learning_rate=settings.learning_rate,
+                drop_remainder=settings.drop_remainder,
             )
             start = time.perf_counter()
             with scope:

@@ -59,3 +59,36 @@ def test_info_command__prints_every_field(capsys):
     for field in ("backend", "tensorflow", "keras", "devices", "strategy", "jit_compile",
                   "dtype policy"):
         assert field in printed
+
+
+class _FakeTPUStrategy:
+    num_replicas_in_sync = 8
+
+
+def test_recommended_settings__tpu(monkeypatch):
+    import tensorflow as tf
+
+    monkeypatch.setattr(tf.distribute, "TPUStrategy", _FakeTPUStrategy)
+    settings = distribute.recommended_settings(_FakeTPUStrategy())
+    assert settings == distribute.TrainingSettings(
+        device_type="TPU", jit_compile=True, steps_per_execution=32,
+        dtype_policy="mixed_bfloat16", drop_remainder=True, num_replicas=8)
+    assert settings.check_batch_size(256) == 256
+    with pytest.raises(ValueError, match="multiple of the 8 replicas.*batch_size=100"):
+        settings.check_batch_size(100)
+
+
+def test_recommended_settings__cpu_and_two_replicas():
+    from keras_efficient import testing
+
+    settings = distribute.recommended_settings()
+    assert (settings.device_type, settings.jit_compile, settings.drop_remainder) == (
+        "CPU", False, False)
+    assert distribute.recommended_settings(testing.two_replica_strategy()).num_replicas == 2
+
+
+def test_run_command__batch_not_divisible_by_replicas_names_key(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("runtime: {strategy: mirrored}\ntrainer: {batch_size: 63}\n")
+    with pytest.raises(ValueError, match=r"c\.yaml: key `trainer\.batch_size`.*2 replicas"):
+        main(["run", str(config)])
