@@ -1,0 +1,27 @@
+"""The getting-started notebook runs end to end (smoke mode, offline)."""
+
+import json
+import os
+import pathlib
+
+NOTEBOOKS = pathlib.Path(__file__).resolve().parents[2] / "notebooks"
+
+
+def code_cells(path):
+    """The code cells' sources, with shell (`!`) lines dropped."""
+    notebook = json.loads(pathlib.Path(path).read_text())
+    assert notebook["nbformat"] == 4
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "code":
+            yield "".join(line for line in cell["source"] if not line.lstrip().startswith("!"))
+
+
+def test_getting_started__runs_in_smoke_mode(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    for source in code_cells(NOTEBOOKS / "getting_started.ipynb"):
+        exec(compile(source.replace("SMOKE = False", "SMOKE = True"), "notebook", "exec"),
+             namespace)
+    assert 0.0 <= namespace["model"].evaluate(namespace["digits"].x_test,
+                                              namespace["digits"].y_test, verbose=0)[1] <= 1.0
+    assert os.path.exists(tmp_path / "demo_report" / "report.md")
