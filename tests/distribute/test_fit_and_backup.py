@@ -67,6 +67,8 @@ def test_fit__stream_continues_across_epochs():
 
 
 def test_fit__two_replicas_equal_one_device():
+    # With the multi-worker fix installed, other strategies behave as before.
+    ke.distribute.patch_keras_for_multi_worker()
     single = _model()
     _fit(single)
     replicated = _model(testing.two_replica_strategy())
