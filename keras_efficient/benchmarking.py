@@ -34,7 +34,7 @@ import json
 import pathlib
 import sys
 import time
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import numpy as np
 
@@ -54,8 +54,8 @@ class Case:
 
     name: str
     setup: Callable[[], Callable[[], object]]
-    max_ratio: Optional[float] = None
-    min_ratio: Optional[float] = None
+    max_ratio: float | None = None
+    min_ratio: float | None = None
 
 
 @dataclasses.dataclass

@@ -64,6 +64,11 @@ def run(args):
 
     config = config_module.load(args.config)
     runtime, trainer, task = config.runtime, config.trainer, config.task
+    if task["technique"] == "bert_agnews":
+        # The book's BERT project: its own data (AG News) and report.
+        from keras_efficient.recipes.bert.run import run_config
+
+        return run_config(config, args.out)
     (experiment,) = _select([task["technique"]])
     if task["dataset"] != "digits":
         raise config_module.ConfigError(

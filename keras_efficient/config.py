@@ -30,6 +30,7 @@ import pathlib
 
 import yaml
 
+
 @dataclasses.dataclass(frozen=True)
 class Field:
     """One config key: its accepted types, default, and optional allowed values."""

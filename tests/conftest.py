@@ -8,11 +8,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from keras_efficient.testing import split_cpu  # noqa: E402
+from keras_efficient.testing import split_cpu
 
 split_cpu(2)
 
-import pytest  # noqa: E402
+import pytest
 
 _real_connect = socket.socket.connect
 

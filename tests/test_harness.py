@@ -100,7 +100,7 @@ def test_check_layer__config_check_fails_on_dropped_argument():
 
 
 def test_check_layer__saving_check_fails_on_unregistered_layer():
-    with pytest.raises(Exception):
+    with pytest.raises(TypeError, match="Could not locate class 'UnregisteredScale'"):
         testing.check_layer(UnregisteredScale, {}, X, checks=["saving"])
 
 

@@ -37,7 +37,7 @@ def few_label_subset(x, y, fraction, seed=0, return_indices=False):
     chosen = []
     for label in np.unique(y):
         members = np.flatnonzero(y == label)
-        count = max(1, int(round(fraction * len(members))))
+        count = max(1, round(fraction * len(members)))
         chosen.append(rng.choice(members, size=count, replace=False))
     indices = np.sort(np.concatenate(chosen))
     x_subset = {k: np.asarray(v)[indices] for k, v in x.items()} if isinstance(x, dict) \

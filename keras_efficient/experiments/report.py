@@ -65,7 +65,7 @@ def write_report(summaries, out_dir, command, machine_lines, total_seconds):
     """
     out = pathlib.Path(out_dir)
     (out / "plots").mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# keras_efficient demo report",
         "",

@@ -50,11 +50,12 @@ def _start_workers(tmp_path, run, extra_by_index=None):
     ports = _free_ports(2)
     workers = []
     for index in range(2):
-        log = open(tmp_path / f"{run}-worker{index}.log", "w")
         command = [sys.executable, str(SCRIPT), str(index), ports,
                    str(tmp_path / f"{run}-worker{index}.npz")]
         command += (extra_by_index or {}).get(index, [])
-        workers.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT))
+        # The child keeps its own copy of the log's descriptor.
+        with open(tmp_path / f"{run}-worker{index}.log", "w") as log:
+            workers.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT))
     return workers
 
 
