@@ -8,13 +8,13 @@ Namespaces follow Keras: `ke.layers`, `ke.losses`, `ke.models`, `ke.schedules`,
 
 __version__ = "0.1.0"
 
-from keras_efficient import callbacks  # noqa: E402
-from keras_efficient import config  # noqa: E402
-from keras_efficient import curriculum  # noqa: E402
-from keras_efficient import data  # noqa: E402
-from keras_efficient import distribute  # noqa: E402
-from keras_efficient import layers  # noqa: E402
-from keras_efficient import losses  # noqa: E402
-from keras_efficient import models  # noqa: E402
-from keras_efficient import recipes  # noqa: E402
-from keras_efficient import schedules  # noqa: E402
+from keras_efficient import callbacks
+from keras_efficient import config
+from keras_efficient import curriculum
+from keras_efficient import data
+from keras_efficient import distribute
+from keras_efficient import layers
+from keras_efficient import losses
+from keras_efficient import models
+from keras_efficient import recipes
+from keras_efficient import schedules

@@ -5,5 +5,9 @@ from keras_efficient.data.digits import Digits
 from keras_efficient.data.digits import load_digits
 from keras_efficient.data.subsets import few_label_subset
 from keras_efficient.data.subsets import group_classes
+from keras_efficient.data.subsets import symmetric_label_noise
 from keras_efficient.data.tfds import TFDS_DATASETS
 from keras_efficient.data.tfds import load_tfds
+from keras_efficient.regularization.cutmix import CutMix
+from keras_efficient.regularization.mixup import MixUp
+from keras_efficient.ssl.rotation_pretext import RotationPretext

@@ -81,3 +81,34 @@ def group_classes(y, groups):
         )
     lookup = np.vectorize(mapping.__getitem__, otypes=[np.int32])
     return lookup(y) if y.size else y.astype("int32")
+
+
+def symmetric_label_noise(y, fraction, num_classes, seed=0):
+    """Flip a share of the labels, each to a uniformly drawn *other* class.
+
+    Symmetric noise as in the SAM paper's label-noise experiments: every label
+    is flipped with probability `fraction`, and a flipped label takes each of
+    the other `num_classes - 1` classes with equal probability.
+
+    Args:
+        y: integer labels, shape `(n,)`.
+        fraction: probability of flipping a label, in [0, 1].
+        num_classes: number of classes, >= 2.
+        seed: seed of the draw.
+
+    Returns:
+        `(noisy_labels, flipped)`: labels of `y`'s dtype and a boolean mask.
+
+    Example:
+
+    >>> noisy, flipped = symmetric_label_noise(np.zeros(1000, "int32"), 0.2, 10)
+    >>> bool(np.all(noisy[flipped] != 0)), bool(np.all(noisy[~flipped] == 0))
+    (True, True)
+    """
+    validate_number("fraction", fraction, 0, 1)
+    validate_number("num_classes", num_classes, 2, integer=True)
+    y = np.asarray(y)
+    rng = np.random.default_rng(seed)
+    flipped = rng.random(len(y)) < fraction
+    offsets = rng.integers(1, num_classes, size=len(y))
+    return np.where(flipped, (y + offsets) % num_classes, y).astype(y.dtype), flipped

@@ -1,2 +1,4 @@
 """Public `keras_efficient.recipes` namespace: end-to-end reproductions of the
 book's experiments."""
+
+from keras_efficient.recipes import bert

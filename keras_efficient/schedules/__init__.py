@@ -1,3 +1,7 @@
 """Public `keras_efficient.schedules` namespace: learning-rate and temperature
 schedules that Keras lacks (Keras's own CosineDecay, CosineDecayRestarts,
 ExponentialDecay and PiecewiseConstantDecay are used as they are)."""
+
+from keras_efficient.schedules.plateau import ScaledSchedule
+from keras_efficient.schedules.step_decay import StepDecay
+from keras_efficient.schedules.warmup import WarmUp

@@ -89,3 +89,18 @@ def test_load_tfds__maps_names_and_features(monkeypatch):
     assert description.dtype.name == "string" and label.dtype.is_integer
     with pytest.raises(ValueError, match="argument `name`"):
         data.load_tfds("imagenet")
+
+
+def test_symmetric_label_noise__rate_and_uniform_other_classes():
+    y = np.repeat(np.arange(10), 2000).astype("int32")
+    noisy, flipped = data.symmetric_label_noise(y, 0.2, 10, seed=1)
+    assert noisy.dtype == y.dtype
+    assert abs(flipped.mean() - 0.2) < 0.01
+    np.testing.assert_array_equal(noisy[~flipped], y[~flipped])
+    assert np.all(noisy[flipped] != y[flipped])
+    # A flipped label lands on each of the 9 other classes equally often.
+    offsets = (noisy[flipped] - y[flipped]) % 10
+    shares = np.bincount(offsets, minlength=10)[1:] / flipped.sum()
+    np.testing.assert_allclose(shares, 1 / 9, atol=0.01)
+    with pytest.raises(ValueError, match="argument `fraction`"):
+        data.symmetric_label_noise(y, 1.5, 10)

@@ -1,0 +1,108 @@
+"""What the distillation models share: temperatures that may be annealed, the
+student's regularization losses, sub-loss trackers, and the subclass models'
+class-level outputs."""
+
+import keras
+from keras import ops
+from keras.src.losses.loss import unscale_loss_for_distribution  # not public in Keras 3.15
+
+from keras_efficient.distillation.subclass_head import class_logits_from_subclass_logits
+from keras_efficient.utils import validate_number
+
+_Schedule = keras.optimizers.schedules.LearningRateSchedule
+# Stateless, so one instance serves every model; a `Loss` object (not the bare
+# function) so sample weights and the 1 / replicas scaling are Keras's own.
+_CLASS_CROSSENTROPY = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def validate_temperature(temperature):
+    """A float `T > 0`, or a `LearningRateSchedule` giving `T` at each step (annealing)."""
+    if isinstance(temperature, dict):
+        temperature = keras.optimizers.schedules.deserialize(temperature)
+    if isinstance(temperature, _Schedule):
+        return temperature
+    return validate_number("temperature", temperature, 0, low_inclusive=False)
+
+
+def serialize_temperature(temperature):
+    if isinstance(temperature, _Schedule):
+        return keras.optimizers.schedules.serialize(temperature)
+    return temperature
+
+
+def temperature_at(temperature, optimizer):
+    """`T` for the current step: a schedule is evaluated at the optimizer's iterations."""
+    if isinstance(temperature, _Schedule):
+        return ops.cast(temperature(optimizer.iterations), "float32")
+    return temperature
+
+
+def validate_model(name, model):
+    if not isinstance(model, keras.Model):
+        raise TypeError(
+            f"Invalid type received for argument `{name}`. Expected a `keras.Model`. "
+            f"Received: {name}={model!r} of type {type(model).__name__}"
+        )
+    return model
+
+
+def output_size(model):
+    """The last dimension of a functional model's (first) output, None if unknown."""
+    outputs = getattr(model, "outputs", None)
+    return outputs[0].shape[-1] if outputs else None
+
+
+def regularization_loss(model):
+    """The sum of `model.losses` (kernel regularizers, `add_loss`), scaled as Keras does."""
+    return sum((model._aggregate_additional_loss(loss) for loss in model.losses), 0.0)
+
+
+def track(tracker, loss):
+    """Update a `Mean` tracker with `loss`, undoing Keras's 1 / replicas scaling."""
+    tracker.update_state(unscale_loss_for_distribution(loss))
+
+
+class RestoresCompile:
+    """Mixin for models with their own `compile`: `.keras` loading compiles through it."""
+
+    def compile_from_config(self, config):
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+
+class SubclassOutputs(RestoresCompile):
+    """Mixin for models whose `call` returns subclass logits (teacher, subclass student).
+
+    Training needs the subclass logits, so they are what `call` returns; the
+    compiled metrics and `predict` see the class probabilities (the sums of the
+    subclass probabilities). The supervised term is the crossentropy of the
+    integer labels and the class logits, built in: `compile` takes no `loss`.
+    Needs a `num_classes` attribute.
+    """
+
+    def compile(self, optimizer="rmsprop", loss=None, **kwargs):
+        if loss is not None:
+            raise ValueError(
+                f"Invalid value received for argument `loss`. {type(self).__name__} "
+                "computes its crossentropy on the class logits itself; expected "
+                f"loss=None. Received: loss={loss!r}"
+            )
+        # Straight to Keras: a distiller's own `compile` would ask for a loss.
+        keras.Model.compile(self, optimizer=optimizer, **kwargs)
+
+    def class_crossentropy(self, y, subclass_logits, sample_weight=None):
+        """Crossentropy of integer labels `y` and the class logits (scaled as Keras does)."""
+        return _CLASS_CROSSENTROPY(
+            y, class_logits_from_subclass_logits(subclass_logits, self.num_classes), sample_weight
+        )
+
+    def class_probabilities(self, subclass_logits):
+        """Class probabilities `(batch_size, num_classes)` of subclass logits."""
+        return ops.softmax(class_logits_from_subclass_logits(subclass_logits, self.num_classes))
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        return super().compute_metrics(x, y, self.class_probabilities(y_pred), sample_weight)
+
+    def predict_step(self, data):
+        return self.class_probabilities(super().predict_step(data))

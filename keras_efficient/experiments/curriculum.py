@@ -1,0 +1,217 @@
+"""Curriculum learning on the digits, two experiments.
+
+"curriculum": at a limited training budget, the digits CNN trained on batches
+paced by difficulty (`ke.curriculum.CurriculumDataset`, Wu et al.'s linear
+pacing from 20% of the data to all of it at 80% of training) with the easiest
+examples first (curriculum), the hardest first (anti-curriculum) or a random
+order (the baseline), on clean labels and with 20% symmetric label noise. The
+difficulty score is the mean loss of each example over a separate 3-epoch
+scoring run of the same CNN on the same labels (`ExampleStatistics`; one
+epoch with `--quick`). Wu et
+al. (2021) found curricula help only with a limited budget or noisy labels.
+
+"progressive_resizing": a small CNN with global average pooling on 16×16
+digits at full size vs `ProgressiveResizing` (scale 0.5 → 1 over the first
+half of training, sides multiples of 4); reports accuracy and
+`train_seconds`, the summed wall time of the training steps. (The 32×32 time
+claim is measured in `benchmarks/bench_curriculum.py`.)
+"""
+
+import dataclasses
+import functools
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_efficient.curriculum import CurriculumDataset
+from keras_efficient.curriculum import ExampleStatistics
+from keras_efficient.curriculum import ProgressiveResizing
+from keras_efficient.curriculum import pacing
+from keras_efficient.data import load_digits
+from keras_efficient.data import symmetric_label_noise
+from keras_efficient.experiments import base
+
+SCORING_EPOCHS = 3
+NOISE_SEED = 0
+NOISE_FRACTION = 0.2
+RESIZE_IMAGE_SIZE = 16
+RESIZE_INCREMENT = 4
+_SCORES = {}
+_MODELS = {}
+
+
+def _compiled(model, context):
+    model.compile(optimizer=context.make_optimizer(), metrics=["accuracy"],
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def _classifier(build, context, role):
+    """`build()`, compiled, in the state a new model would have for this seed.
+
+    One compiled model per role and runtime setting is kept and reset (the
+    seed's initial weights, the optimizer's initial state) for every run:
+    tracing a new model's train and predict functions costs about 1.5 s here,
+    more than a short training run itself.
+    """
+    keras.utils.set_random_seed(context.seed)
+    initial = build()
+    key = (role, initial.name, context.optimizer, context.learning_rate,
+           context.jit_compile, context.steps_per_execution, id(tf.distribute.get_strategy()))
+    if key not in _MODELS:
+        model = _compiled(build(), context)
+        model.optimizer.build(model.trainable_variables)
+        _MODELS[key] = (model, [variable.numpy() for variable in model.optimizer.variables])
+    model, optimizer_state = _MODELS[key]
+    model.set_weights(initial.get_weights())
+    for variable, value in zip(model.optimizer.variables, optimizer_state):
+        variable.assign(value)
+    return model
+
+
+def _train_labels(data, noisy):
+    # The same flipped labels for the scoring run and every seed's training run.
+    if not noisy:
+        return data.y_train
+    return symmetric_label_noise(data.y_train, NOISE_FRACTION, data.num_classes, NOISE_SEED)[0]
+
+
+@functools.cache
+def _statistics(num_examples):
+    # One recorder per data size: it keeps its hooked train function across the
+    # clean and noisy scoring runs of the shared scoring model.
+    return ExampleStatistics(num_examples)
+
+
+def _difficulty(context, noisy):
+    """Mean loss per example over a scoring run (seed 0), cached per data set."""
+    key = (id(context.data), noisy)
+    if key not in _SCORES:
+        data = context.data
+        labels = _train_labels(data, noisy)
+        ids = np.arange(len(labels))
+        batches = tf.data.Dataset.from_tensor_slices(
+            ({"inputs": data.x_train, "example_id": ids}, labels))
+        batches = batches.shuffle(len(ids), seed=0).batch(context.batch_size)
+        scoring = dataclasses.replace(context, seed=0)
+        model = _classifier(lambda: base.digits_cnn(scoring), scoring, "scoring")
+        if tf.distribute.has_strategy():
+            # Under a strategy Keras builds the compiled loss and metrics from the
+            # raw (id-carrying) batch before callbacks run: build them on plain data.
+            model.evaluate(data.x_train[:2], labels[:2], verbose=0)
+        statistics = _statistics(len(ids))
+        statistics.reset()
+        epochs = 1 if context.quick else SCORING_EPOCHS
+        model.fit(batches, epochs=epochs, verbose=0, callbacks=[statistics])
+        _SCORES[key] = statistics.mean_loss
+    return _SCORES[key]
+
+
+def _paced(ordering, noisy):
+    def run(context):
+        data = context.data
+        steps_per_epoch = math.ceil(len(data.y_train) / context.batch_size)
+        train = CurriculumDataset(
+            data.x_train, _train_labels(data, noisy), scores=_difficulty(context, noisy),
+            pacing=pacing.linear(context.epochs * steps_per_epoch, start_fraction=0.2,
+                                 full_data_fraction=0.8),
+            batch_size=context.batch_size, ordering=ordering, seed=context.seed)
+        model = _classifier(lambda: base.digits_cnn(context), context, "paced")
+        return base.train_classifier(model, context, train_data=train,
+                                     steps_per_epoch=steps_per_epoch)
+
+    return run
+
+
+base.register_experiment(base.Experiment(
+    name="curriculum",
+    title="Curriculum vs anti-curriculum vs random order, clean and 20% noisy labels",
+    description=(
+        "Digits CNN (Adam 1e-3, batch 64) on CurriculumDataset batches: linear pacing "
+        "from the easiest 20% to all data at 80% of a short budget; difficulty = mean "
+        "loss over a 3-epoch scoring run (ExampleStatistics) on the same labels. "
+        "'random' paces a fixed random order. *_noisy: 20% of the training labels "
+        "flipped (fixed draw; clean test labels)."),
+    variants={
+        "random": _paced("random", noisy=False),
+        "curriculum": _paced("curriculum", noisy=False),
+        "anti_curriculum": _paced("anti_curriculum", noisy=False),
+        "random_noisy": _paced("random", noisy=True),
+        "curriculum_noisy": _paced("curriculum", noisy=True),
+        "anti_curriculum_noisy": _paced("anti_curriculum", noisy=True),
+    },
+    baseline="random",
+    epochs=8,
+))
+
+
+@functools.cache
+def _digits(image_size):
+    return load_digits(image_size=image_size)
+
+
+def resolution_free_cnn(num_classes=10, channels=1, width=16):
+    """A small CNN for images of any size (global average pooling, no Flatten),
+    as progressive resizing needs; `width` filters, then twice as many."""
+    return keras.Sequential([
+        keras.Input((None, None, channels)),
+        keras.layers.Conv2D(width, 3, padding="same", activation="relu"),
+        keras.layers.MaxPooling2D(),
+        keras.layers.Conv2D(2 * width, 3, padding="same", activation="relu"),
+        keras.layers.MaxPooling2D(),
+        keras.layers.Conv2D(2 * width, 3, padding="same", activation="relu"),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(num_classes),
+    ], name="resolution_free_cnn")
+
+
+@functools.cache
+def _resizing(total_steps):
+    # One instance per schedule: it keeps the traced train function of each size.
+    return ProgressiveResizing(total_steps, initial_scale=0.5, delay_fraction=0.0,
+                               finetune_fraction=0.5, size_increment=RESIZE_INCREMENT)
+
+
+def _resized(progressive):
+    def run(context):
+        context = dataclasses.replace(context, data=_digits(RESIZE_IMAGE_SIZE))
+        data = context.data
+        steps_per_epoch = len(data.y_train) // context.batch_size
+        batches = tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
+        batches = batches.shuffle(len(data.y_train), seed=context.seed).batch(
+            context.batch_size, drop_remainder=True)
+        timer = base.StepTimer()
+        callbacks = [timer]
+        if progressive:
+            resizing = _resizing(context.epochs * steps_per_epoch)
+            batches = resizing.apply(batches)
+            callbacks.append(resizing)
+        else:
+            batches = batches.repeat()
+        model = _classifier(lambda: resolution_free_cnn(data.num_classes), context,
+                            "progressive" if progressive else "full_size")
+        result = base.train_classifier(model, context, train_data=batches,
+                                       steps_per_epoch=steps_per_epoch, callbacks=callbacks)
+        result.extra["train_seconds"] = float(np.sum(timer.seconds))
+        return result
+
+    return run
+
+
+base.register_experiment(base.Experiment(
+    name="progressive_resizing",
+    title=f"Progressive resizing: {RESIZE_IMAGE_SIZE}×{RESIZE_IMAGE_SIZE} digits at full size "
+          "vs scale 0.5 → 1",
+    description=(
+        f"A small CNN with global average pooling (Adam 1e-3, batch 64) on "
+        f"{RESIZE_IMAGE_SIZE}×{RESIZE_IMAGE_SIZE} digits: full size throughout vs "
+        f"ProgressiveResizing (scale 0.5 → 1 over the first half, sides multiples of "
+        f"{RESIZE_INCREMENT}, full size in the second half; evaluated at full size). "
+        "train_seconds = summed step wall time, tracing of each size included (once per "
+        "process: later seeds reuse the traced functions)."),
+    variants={"full_size": _resized(False), "progressive": _resized(True)},
+    baseline="full_size",
+    epochs=8,
+))

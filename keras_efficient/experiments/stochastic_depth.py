@@ -1,0 +1,62 @@
+"""Stochastic depth and DropBlock on a small ResNet, against the same ResNet.
+
+Three residual blocks at 16 channels on the 8x8 digits (`ke.models.build_resnet`).
+`stochastic_depth` drops blocks with the paper's linear decay to p_L = 0.5 in
+`mode="batch"` (dropped blocks are skipped, so steps get cheaper);
+`dropblock` adds DropBlock (rate 0.1, 3x3 blocks) after the last two blocks.
+With `--quick` each variant trains on the first 640 training images only.
+"""
+
+import keras
+import tensorflow as tf
+
+from keras_efficient.experiments import base
+from keras_efficient.regularization.resnet import build_resnet
+
+BLOCKS = 3
+FILTERS = 16
+QUICK_TRAIN_EXAMPLES = 640  # --quick: 10 steps per epoch
+
+
+def _variant(**resnet_kwargs):
+    def run(context):
+        keras.utils.set_random_seed(context.seed)
+        data = context.data
+        model = build_resnet(data.x_train.shape[1:], data.num_classes, blocks=BLOCKS,
+                             filters=FILTERS, seed=context.seed, **resnet_kwargs)
+        model.compile(
+            optimizer=keras.optimizers.Adam(2e-3),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
+        train_data = None
+        if context.quick:
+            subset = slice(QUICK_TRAIN_EXAMPLES)
+            train_data = tf.data.Dataset.from_tensor_slices(
+                (data.x_train[subset], data.y_train[subset])).batch(context.batch_size)
+        return base.train_classifier(model, context, train_data=train_data)
+
+    return run
+
+
+base.register_experiment(
+    base.Experiment(
+        name="stochastic_depth",
+        title="Stochastic depth (p_L = 0.5, skipped blocks) and DropBlock on a small ResNet",
+        description=(
+            f"ResNet of {BLOCKS} basic blocks at {FILTERS} channels on 8x8 digits, Adam. "
+            "stochastic_depth: linear decay to p_L = 0.5, mode='batch' (a dropped block "
+            "runs neither forward nor backward; expected 2.5 of 3 blocks per step). "
+            "dropblock: DropBlock2D(rate=0.1, block_size=3) after blocks 2-3. "
+            "Step-time ratios on such a small net include the fixed per-step overhead; "
+            "benchmarks/bench_stochastic_depth.py measures the issue's 64-channel net."
+        ),
+        variants={
+            "plain": _variant(),
+            "stochastic_depth": _variant(stochastic_depth=0.5),
+            "dropblock": _variant(drop_block_rate=0.1, drop_block_size=3),
+        },
+        baseline="plain",
+        epochs=4,
+    )
+)

@@ -1,0 +1,107 @@
+"""The book's AG News classifier on a BERT encoder, and its weight shuffling."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_efficient.recipes.bert.encoders import encoder_handle
+from keras_efficient.recipes.bert.encoders import load_bert_backbone
+from keras_efficient.utils import validate_number
+
+
+def shuffle_weights(model, weights=None, seed=None):
+    """Randomly permute the values inside each weight tensor of `model`, as the book does.
+
+    Each tensor keeps its shape and its multiset of values (so its distribution:
+    mean, scale, sparsity) while the order is destroyed: a fast stand-in for
+    re-initializing a network with the statistics of trained weights. The book
+    uses it to compare a pre-trained BERT with the same architecture whose
+    pre-training is scrambled.
+
+    Args:
+        model: a `keras.Model` or layer; its weights are replaced in place.
+        weights: list of arrays to permute instead of the model's current
+            weights (same shapes as `model.get_weights()`).
+        seed: seed of the permutations (None: fresh randomness).
+
+    Example:
+
+    >>> layer = keras.layers.Dense(3)
+    >>> layer.build((None, 4))
+    >>> shuffle_weights(layer, seed=0)
+    """
+    if weights is None:
+        weights = model.get_weights()
+    generator = np.random.default_rng(seed)
+    model.set_weights([generator.permutation(np.ravel(w)).reshape(np.shape(w))
+                       for w in weights])
+
+
+def get_bert_model(
+    encoder_size,
+    learning_rate=2e-5,
+    keep_tfhub_weights=True,
+    num_classes=4,
+    *,
+    handle=None,
+    hidden_units=(200, 100, 50),
+    dropout=0.1,
+    seed=None,
+    jit_compile="auto",
+    steps_per_execution=1,
+):
+    """The book's BERT text classifier, built and compiled in the active strategy's scope.
+
+    Pooled BERT output -> Dense 200/100/50 (ReLU) -> Dense(`num_classes`) softmax;
+    Adam, sparse categorical cross-entropy, accuracy. The encoder is a keras-hub
+    `BertBackbone` holding the TF Hub weights (see `load_bert_backbone`), so the
+    whole model fine-tunes with Adam. Inputs are the preprocessor's dict
+    (`token_ids`, `segment_ids`, `padding_mask`, see `load_bert_preprocessor`).
+
+    Args:
+        encoder_size: one of `BERT_ENCODERS` ("bert-small", "bert-base").
+        learning_rate: Adam's learning rate (> 0).
+        keep_tfhub_weights: False shuffles the encoder's pre-trained weights with
+            `shuffle_weights` (the book's "no pre-training" baseline).
+        num_classes: number of classes (>= 2; AG News has 4).
+        handle: load the encoder from here instead of the book's TF Hub handle for
+            `encoder_size` (a local SavedModel, a keras-hub preset or preset
+            directory, see `load_bert_backbone`).
+        hidden_units: widths of the ReLU layers of the head.
+        dropout: dropout inside the encoder.
+        seed: seed of the weight shuffling.
+        jit_compile, steps_per_execution: passed to `compile`.
+
+    Returns:
+        A compiled `keras.Model`.
+
+    Example:
+
+    >>> model = get_bert_model("bert-small", learning_rate=8e-5)  # downloads
+    """
+    handle = encoder_handle(encoder_size, handle)
+    validate_number("learning_rate", learning_rate, 0, low_inclusive=False)
+    validate_number("num_classes", num_classes, 2, integer=True)
+    for units in hidden_units:
+        validate_number("hidden_units", units, 1, integer=True)
+    # The active strategy (TPU, mirrored, default) must own every variable.
+    with tf.distribute.get_strategy().scope():
+        backbone = load_bert_backbone(handle, dropout=dropout)
+        if not keep_tfhub_weights:
+            shuffle_weights(backbone, seed=seed)
+        inputs = {name: keras.Input(shape=(None,), dtype="int32", name=name)
+                  for name in ("token_ids", "segment_ids", "padding_mask")}
+        x = backbone(inputs)["pooled_output"]
+        for units in hidden_units:
+            x = keras.layers.Dense(units, activation="relu")(x)
+        # float32 probabilities under mixed precision.
+        outputs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32")(x)
+        model = keras.Model(inputs, outputs, name=f"{encoder_size}_classifier")
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate),
+            loss=keras.losses.SparseCategoricalCrossentropy(),
+            metrics=["accuracy"],
+            jit_compile=jit_compile,
+            steps_per_execution=steps_per_execution,
+        )
+    return model

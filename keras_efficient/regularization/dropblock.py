@@ -1,0 +1,180 @@
+"""DropBlock: dropout of contiguous square regions of convolutional feature maps.
+
+Reference: Ghiasi, Lin, Le. "DropBlock: A regularization method for
+convolutional networks." NeurIPS 2018. https://arxiv.org/abs/1810.12890
+"""
+
+import keras
+
+from keras_efficient.utils import register
+from keras_efficient.utils import validate_choice
+from keras_efficient.utils import validate_number
+
+
+@register
+class DropBlock2D(keras.layers.Layer):
+    """Drops `block_size x block_size` squares of each feature map in training.
+
+    Algorithm 1 of the paper, per example and per channel: sample block seeds
+    `M ~ Bernoulli(gamma)` only where a whole block fits inside the map (the
+    `(H - b + 1) x (W - b + 1)` valid region, rows and columns kept apart so
+    non-square maps are right), grow every seed into a `b x b` block of
+    zeros, multiply, and rescale by `count(M) / count_ones(M)` over the whole
+    tensor so the mean activation is kept. `gamma` turns the drop rate into a
+    seed rate so that, blocks overlaps aside, a fraction `rate` of the units is
+    dropped:
+
+    `gamma = rate / b**2 * (H * W) / ((H - b + 1) * (W - b + 1))`
+
+    (the paper's eq. 1 with `keep_prob = 1 - rate`, written for `H != W`).
+    Overlapping blocks make the dropped fraction slightly smaller than `rate`
+    (0.095 instead of 0.1 for `b` = 3 to 7). At inference the layer is the
+    identity.
+
+    The paper anneals the rate linearly from 0 ("scheduled DropBlock"):
+    with `warmup_steps > 0` the rate at the `k`-th training call is
+    `rate * min(k / warmup_steps, 1)`, `k` counting from 0, kept in a
+    non-trainable step counter that is saved with the layer and counted once per
+    step across replicas.
+
+    Args:
+        rate: fraction of units to drop, `1 - keep_prob`, in [0, 1).
+        block_size: side `b` of the dropped squares, >= 1 and at most the
+            feature map's height and width (checked at build). `b = 1` is
+            dropout.
+        warmup_steps: number of training steps over which the rate grows
+            linearly from 0 to `rate`; 0 for no warm-up.
+        data_format: `"channels_last"` (`(N, H, W, C)`) or `"channels_first"`
+            (`(N, C, H, W)`); defaults to `keras.config.image_data_format()`.
+        seed: optional integer seed of this layer's own `SeedGenerator`.
+        **kwargs: base layer arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        inputs: a 4D tensor in `data_format`.
+        training: Python bool or boolean tensor; drops only in training.
+
+    Returns:
+        A tensor shaped like `inputs`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> import keras_efficient as ke
+    >>> layer = ke.layers.DropBlock2D(rate=0.1, block_size=3, seed=0)
+    >>> x = np.ones((2, 16, 16, 4), "float32")
+    >>> bool((layer(x, training=False) == x).all())
+    True
+    >>> layer(x, training=True).shape
+    (2, 16, 16, 4)
+
+    Reference:
+        Ghiasi et al., "DropBlock: A regularization method for convolutional
+        networks", NeurIPS 2018.
+    """
+
+    def __init__(self, rate=0.1, block_size=7, warmup_steps=0, data_format=None, seed=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.rate = validate_number("rate", rate, 0, 1, high_inclusive=False)
+        self.block_size = validate_number("block_size", block_size, 1, integer=True)
+        self.warmup_steps = validate_number("warmup_steps", warmup_steps, 0, integer=True)
+        self.data_format = validate_choice(
+            "data_format", data_format or keras.config.image_data_format(),
+            ("channels_last", "channels_first"),
+        )
+        if seed is not None:
+            validate_number("seed", seed, integer=True)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.supports_masking = True
+
+    def _spatial_axes(self):
+        return (1, 2) if self.data_format == "channels_last" else (2, 3)
+
+    def build(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(
+                f"DropBlock2D expects 4D inputs ({self.data_format}). "
+                f"Received: input_shape={input_shape}"
+            )
+        for axis in self._spatial_axes():
+            size = input_shape[axis]
+            if size is not None and self.block_size > size:
+                raise ValueError(
+                    f"Invalid value received for argument `block_size`. Expected an "
+                    f"integer value in [1, {size}] for feature maps of shape "
+                    f"{input_shape} ({self.data_format}). Received: "
+                    f"block_size={self.block_size}"
+                )
+        if self.warmup_steps > 0:
+            # Counted once per step on any number of replicas, like
+            # `optimizer.iterations`; float32 so mixed precision leaves it alone.
+            self.step = self.add_weight(
+                name="step",
+                shape=(),
+                initializer="zeros",
+                trainable=False,
+                autocast=False,
+                aggregation="only_first_replica",
+            )
+
+    def _current_rate(self):
+        if self.warmup_steps == 0:
+            return keras.ops.convert_to_tensor(self.rate, "float32")
+        # Read (a new tensor) before the increment.
+        rate = self.rate * self.step / float(self.warmup_steps)
+        self.step.assign(keras.ops.minimum(self.step + 1.0, float(self.warmup_steps)))
+        return rate
+
+    def call(self, inputs, training=None):
+        if not training or self.rate == 0:
+            return inputs
+        rate = self._current_rate()
+        block = self.block_size
+        shape = keras.ops.shape(inputs)
+        row_axis, col_axis = self._spatial_axes()
+        height = keras.ops.cast(shape[row_axis], "float32")
+        width = keras.ops.cast(shape[col_axis], "float32")
+        valid_rows = height - block + 1
+        valid_cols = width - block + 1
+        gamma = rate / block**2 * height * width / (valid_rows * valid_cols)
+
+        # Seeds only where a whole block fits: the block's top-left corner lies
+        # in the (H - b + 1) x (W - b + 1) region.
+        seed_shape = list(shape)
+        seed_shape[row_axis] = shape[row_axis] - block + 1
+        seed_shape[col_axis] = shape[col_axis] - block + 1
+        noise = keras.random.uniform(tuple(seed_shape), seed=self.seed_generator)
+        seeds = keras.ops.cast(noise < gamma, "float32")
+        # Grow each seed into a b x b block: pad by b - 1 on both sides, then a
+        # stride-1 max pool maps output (i, j) to the seeds in
+        # [i - b + 1, i] x [j - b + 1, j].
+        padding = [[0, 0]] * 4
+        padding[row_axis] = padding[col_axis] = [block - 1, block - 1]
+        dropped = keras.ops.max_pool(
+            keras.ops.pad(seeds, padding),
+            pool_size=block,
+            strides=1,
+            padding="valid",
+            data_format=self.data_format,
+        )
+        keep = 1.0 - dropped
+        count = keras.ops.cast(keras.ops.size(keep), "float32")
+        scale = count / keras.ops.maximum(keras.ops.sum(keep), 1.0)
+        return inputs * keras.ops.cast(keep * scale, inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "rate": self.rate,
+                "block_size": self.block_size,
+                "warmup_steps": self.warmup_steps,
+                "data_format": self.data_format,
+                "seed": self.seed,
+            }
+        )
+        return config

@@ -1,0 +1,63 @@
+"""Rotation prediction (RotNet): a pretext task as a batch transform for `tf.data`."""
+
+from keras import ops
+
+
+def rotate_90(images, times):
+    """`images` (batch, height, width, channels) rotated by `times` x 90 degrees
+    counter-clockwise (as `np.rot90(images, times, axes=(1, 2))`)."""
+    for _ in range(times % 4):
+        images = ops.flip(ops.transpose(images, (0, 2, 1, 3)), axis=1)
+    return images
+
+
+class RotationPretext:
+    """Turn a batch of unlabeled images into a 4-way rotation classification batch.
+
+    Every image appears four times, rotated by 0, 90, 180 and 270 degrees, with
+    the rotation's index (0-3) as its label: a network that predicts the
+    rotation must recognise the object's canonical orientation, which needs
+    semantic features. Train any classifier with 4 outputs on the result (for
+    example `keras.Sequential([encoder, keras.layers.Dense(4)])` with
+    `SparseCategoricalCrossentropy(from_logits=True)`), then reuse the encoder
+    with `ke.models.linear_probe` / `fine_tuning_classifier`. All four rotations
+    of every image (not one random one) as in the paper, which found that
+    better.
+
+    Call arguments:
+        images: a batch `(batch_size, size, size, channels)` of square images
+            (channels last); a second argument (labels) is ignored, so the
+            transform maps over labelled datasets too.
+
+    Returns:
+        `(rotated, rotation_labels)`: `(4 * batch_size, size, size, channels)`
+        images (all images at 0 degrees, then all at 90, ...) and int32 labels.
+
+    Example:
+
+    >>> import numpy as np, tensorflow as tf
+    >>> images = np.random.rand(8, 16, 16, 1).astype("float32")
+    >>> dataset = tf.data.Dataset.from_tensor_slices(images).batch(4).map(RotationPretext())
+    >>> [tuple(t.shape) for t in next(iter(dataset))]
+    [(16, 16, 16, 1), (16,)]
+
+    Reference:
+        Gidaris, Singh, Komodakis, "Unsupervised Representation Learning by
+        Predicting Image Rotations", ICLR 2018 (https://arxiv.org/abs/1803.07728).
+    """
+
+    def __call__(self, images, labels=None):
+        images = ops.convert_to_tensor(images)
+        if len(images.shape) != 4 or (None not in images.shape[1:3]
+                                      and images.shape[1] != images.shape[2]):
+            raise ValueError(
+                "RotationPretext expects a batch of square images (batch_size, size, "
+                f"size, channels). Received: images.shape={tuple(images.shape)}"
+            )
+        batch_size = ops.shape(images)[0]
+        rotated = ops.concatenate([rotate_90(images, k) for k in range(4)], axis=0)
+        labels = ops.repeat(ops.arange(4, dtype="int32"), batch_size)
+        return rotated, labels
+
+    def __repr__(self):
+        return "RotationPretext()"
