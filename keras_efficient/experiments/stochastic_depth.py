@@ -4,7 +4,6 @@ Three residual blocks at 16 channels on the 8x8 digits (`ke.models.build_resnet`
 `stochastic_depth` drops blocks with the paper's linear decay to p_L = 0.5 in
 `mode="batch"` (dropped blocks are skipped, so steps get cheaper);
 `dropblock` adds DropBlock (rate 0.1, 3x3 blocks) after the last two blocks.
-With `--quick` each variant trains on the first 640 training images only.
 """
 
 import keras
@@ -15,7 +14,6 @@ from keras_efficient.regularization.resnet import build_resnet
 
 BLOCKS = 3
 FILTERS = 16
-QUICK_TRAIN_EXAMPLES = 640  # --quick: 10 steps per epoch
 
 
 def _variant(**resnet_kwargs):
@@ -29,11 +27,12 @@ def _variant(**resnet_kwargs):
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"],
         )
-        train_data = None
-        if context.quick:
-            subset = slice(QUICK_TRAIN_EXAMPLES)
-            train_data = tf.data.Dataset.from_tensor_slices(
-                (data.x_train[subset], data.y_train[subset])).batch(context.batch_size)
+        # Full batches only: a last, smaller batch would trace the step again.
+        train_data = (
+            tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
+            .shuffle(len(data.x_train), seed=context.seed)
+            .batch(context.batch_size, drop_remainder=True)
+        )
         return base.train_classifier(model, context, train_data=train_data)
 
     return run

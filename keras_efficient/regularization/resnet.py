@@ -64,7 +64,9 @@ def build_resnet(
             `"sample"` (drop path); see `StochasticDepth`.
         drop_block_rate: DropBlock drop rate in [0, 1); 0 disables it.
         drop_block_size: DropBlock block size.
-        seed: optional integer; block `l` seeds its gates with `seed + l`.
+        seed: optional integer; block `l` seeds its gate with `seed + l` and its
+            DropBlock with `seed + blocks + l` (layers sharing a seed would draw
+            the same numbers).
         name: the model's name.
 
     Returns:
@@ -96,7 +98,8 @@ def build_resnet(
         )(x)
         x = keras.layers.ReLU(name=f"block{index}_relu")(x)
         if drop_block_rate > 0 and index > blocks // 2:
-            x = DropBlock2D(drop_block_rate, drop_block_size, seed=block_seed,
+            drop_block_seed = None if seed is None else seed + blocks + index
+            x = DropBlock2D(drop_block_rate, drop_block_size, seed=drop_block_seed,
                             name=f"block{index}_dropblock")(x)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     outputs = keras.layers.Dense(num_classes, name="logits")(x)
