@@ -10,4 +10,6 @@ from keras_efficient.data.tfds import TFDS_DATASETS
 from keras_efficient.data.tfds import load_tfds
 from keras_efficient.regularization.cutmix import CutMix
 from keras_efficient.regularization.mixup import MixUp
+from keras_efficient.ssl.jigsaw_pretext import JigsawPretext
+from keras_efficient.ssl.relative_patch_pretext import RelativePatchPretext
 from keras_efficient.ssl.rotation_pretext import RotationPretext

@@ -1,6 +1,7 @@
-"""Public `keras_efficient.schedules` namespace: learning-rate and temperature
-schedules that Keras lacks (Keras's own CosineDecay, CosineDecayRestarts,
-ExponentialDecay and PiecewiseConstantDecay are used as they are)."""
+"""Public `keras_efficient.schedules` namespace: learning-rate schedules that
+Keras lacks (Keras's own CosineDecay, CosineDecayRestarts, ExponentialDecay and
+PiecewiseConstantDecay are used as they are). Any of them also anneals a
+distillation temperature: `ke.models.Distiller(..., temperature=schedule)`."""
 
 from keras_efficient.schedules.plateau import ScaledSchedule
 from keras_efficient.schedules.step_decay import StepDecay

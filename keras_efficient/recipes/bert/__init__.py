@@ -7,6 +7,7 @@ from keras_efficient.recipes.bert.encoders import BertEncoderHandles
 from keras_efficient.recipes.bert.encoders import load_bert_backbone
 from keras_efficient.recipes.bert.encoders import load_bert_preprocessor
 from keras_efficient.recipes.bert.encoders import tfhub_to_keras_hub_name
+from keras_efficient.recipes.bert.masked_lm import pretrain_masked_lm
 from keras_efficient.recipes.bert.model import get_bert_model
 from keras_efficient.recipes.bert.model import shuffle_weights
 from keras_efficient.recipes.bert.run import BOOK_LEARNING_RATES

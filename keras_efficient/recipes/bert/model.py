@@ -44,6 +44,7 @@ def get_bert_model(
     num_classes=4,
     *,
     handle=None,
+    backbone=None,
     hidden_units=(200, 100, 50),
     dropout=0.1,
     seed=None,
@@ -67,8 +68,11 @@ def get_bert_model(
         handle: load the encoder from here instead of the book's TF Hub handle for
             `encoder_size` (a local SavedModel, a keras-hub preset or preset
             directory, see `load_bert_backbone`).
+        backbone: use this keras-hub `BertBackbone` (e.g. from
+            `pretrain_masked_lm`) as the encoder, shared, not copied, instead of
+            loading one (then `handle` must be None).
         hidden_units: widths of the ReLU layers of the head.
-        dropout: dropout inside the encoder.
+        dropout: dropout inside the loaded encoder (a given `backbone` keeps its own).
         seed: seed of the weight shuffling.
         jit_compile, steps_per_execution: passed to `compile`.
 
@@ -79,6 +83,10 @@ def get_bert_model(
 
     >>> model = get_bert_model("bert-small", learning_rate=8e-5)  # downloads
     """
+    if backbone is not None and handle is not None:
+        raise ValueError(f"Invalid value received for argument `backbone`: it replaces "
+                         f"the encoder that `handle` would load; pass one of them. "
+                         f"Received: handle={handle!r}")
     handle = encoder_handle(encoder_size, handle)
     validate_number("learning_rate", learning_rate, 0, low_inclusive=False)
     validate_number("num_classes", num_classes, 2, integer=True)
@@ -86,7 +94,8 @@ def get_bert_model(
         validate_number("hidden_units", units, 1, integer=True)
     # The active strategy (TPU, mirrored, default) must own every variable.
     with tf.distribute.get_strategy().scope():
-        backbone = load_bert_backbone(handle, dropout=dropout)
+        if backbone is None:
+            backbone = load_bert_backbone(handle, dropout=dropout)
         if not keep_tfhub_weights:
             shuffle_weights(backbone, seed=seed)
         inputs = {name: keras.Input(shape=(None,), dtype="int32", name=name)
