@@ -127,3 +127,18 @@ def test_check_loss__reference_check_fails_on_wrong_reference():
 def test_check_rejects_unknown_check_name():
     with pytest.raises(ValueError, match="Unknown check"):
         testing.check_layer(keras.layers.Dense, {"units": 2}, X, checks=["nope"])
+
+
+@pytest.mark.parametrize("check", testing.MODEL_CHECKS)
+def test_check_model__baseline_experiment_cnn_passes(check):
+    from keras_efficient.data import load_digits
+    from keras_efficient.experiments import base
+
+    context = base.ExperimentContext(data=load_digits(), seed=0, epochs=1)
+    x, y = context.data.x_train[:8], context.data.y_train[:8]
+
+    def compile_kwargs():
+        return {"optimizer": context.make_optimizer(),
+                "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
+
+    testing.check_model(lambda: base.digits_cnn(context), compile_kwargs, x, y, checks=[check])
