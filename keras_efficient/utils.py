@@ -63,3 +63,20 @@ def validate_choice(name, value, choices):
             f"{sorted(choices)}. Received: {name}={value!r}"
         )
     return value
+
+
+def random_generator(seed):
+    """A `tf.random.Generator` for `tf.data` transforms: seeded, or nondeterministic.
+
+    A generator's state advances on every call, also inside `dataset.map` (which
+    traces the function once), so each batch draws anew; its draws seed the
+    stateless ops that do the work.
+
+    Args:
+        seed: an integer, or None for a nondeterministic generator.
+    """
+    import tensorflow as tf
+
+    if seed is None:
+        return tf.random.Generator.from_non_deterministic_state()
+    return tf.random.Generator.from_seed(validate_number("seed", seed, integer=True))

@@ -16,6 +16,7 @@ pixels actually pasted. See each class's docstring.
 
 import tensorflow as tf
 
+from keras_efficient.utils import random_generator
 from keras_efficient.utils import validate_number
 
 
@@ -87,16 +88,8 @@ class BatchMixer:
             validate_number("num_classes", num_classes, 2, integer=True)
         self.num_classes = num_classes
         self.label_smoothing = float(validate_number("label_smoothing", label_smoothing, 0, 1))
-        if seed is not None:
-            validate_number("seed", seed, integer=True)
+        self._generator = random_generator(seed)
         self.seed = seed
-        # A generator's state advances on every call, also inside `dataset.map`
-        # (which traces the function once); its draws seed stateless ops.
-        self._generator = (
-            tf.random.Generator.from_seed(seed)
-            if seed is not None
-            else tf.random.Generator.from_non_deterministic_state()
-        )
 
     def __call__(self, images, labels):
         """Mix a batch.

@@ -3,6 +3,7 @@ position, jigsaw) cut from every image of a batch."""
 
 import tensorflow as tf
 
+from keras_efficient.utils import random_generator
 from keras_efficient.utils import validate_number
 
 #: Cells are numbered row by row, 0 (top left) to 8 (bottom right); 4 is the centre.
@@ -33,14 +34,8 @@ class PatchGrid:
         self.patch_size = validate_number("patch_size", patch_size, 1, integer=True)
         self.gap = validate_number("gap", gap, 0, integer=True)
         self.jitter = validate_number("jitter", jitter, 0, integer=True)
-        if seed is not None:
-            validate_number("seed", seed, integer=True)
+        self.generator = random_generator(seed)
         self.seed = seed
-        self.generator = (
-            tf.random.Generator.from_seed(seed)
-            if seed is not None
-            else tf.random.Generator.from_non_deterministic_state()
-        )
 
     @property
     def extent(self):
