@@ -59,8 +59,12 @@ class ShapeSchedule(keras.callbacks.Callback):
             step = tf.minimum(index // elements_per_step, last)
             return self._transform(data, sizes[step], batched=not per_example)
 
-        dataset = dataset.repeat().enumerate().map(transform,
-                                                   num_parallel_calls=tf.data.AUTOTUNE)
+        # Batches: one resize per batch is cheap, and a parallel map's teardown at
+        # the end of every `fit` (waiting for its in-flight batches) measured
+        # ~0.3 s here, a quarter of a 32-step run. Examples (decode + resize each
+        # image) keep the parallelism.
+        parallel = tf.data.AUTOTUNE if per_example else None
+        dataset = dataset.repeat().enumerate().map(transform, num_parallel_calls=parallel)
         if per_example:
             dataset = dataset.batch(batch_size, drop_remainder=True)
         return dataset.prefetch(tf.data.AUTOTUNE)
