@@ -102,6 +102,14 @@ def _check_value(block, key, value, field, source):
         )
 
 
+def _reject_unknown(values, allowed, prefix, source):
+    unknown = sorted(set(values) - set(allowed))
+    if unknown:
+        where = f"in `{prefix[:-1]}`" if prefix else "at the top level"
+        raise ConfigError(f"{source}: unknown key `{prefix}{unknown[0]}`. Valid keys {where}: "
+                          f"{sorted(allowed)}.")
+
+
 def validate(raw, source="<dict>"):
     """Validate a config mapping and fill defaults; return an `ExperimentConfig`."""
     if raw is None:
@@ -109,20 +117,14 @@ def validate(raw, source="<dict>"):
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping with blocks {list(SCHEMA)}; "
                           f"received {type(raw).__name__}.")
-    unknown = sorted(set(raw) - set(SCHEMA))
-    if unknown:
-        raise ConfigError(f"{source}: unknown key `{unknown[0]}`. Valid top-level keys: "
-                          f"{list(SCHEMA)}.")
+    _reject_unknown(raw, SCHEMA, "", source)
     blocks = {}
     for block, fields in SCHEMA.items():
         values = raw.get(block) or {}
         if not isinstance(values, dict):
             raise ConfigError(f"{source}: key `{block}` must be a mapping; received "
                               f"{values!r}.")
-        unknown = sorted(set(values) - set(fields))
-        if unknown:
-            raise ConfigError(f"{source}: unknown key `{block}.{unknown[0]}`. Valid keys in "
-                              f"`{block}`: {sorted(fields)}.")
+        _reject_unknown(values, fields, f"{block}.", source)
         filled = {}
         for key, field in fields.items():
             value = values.get(key, field.default)

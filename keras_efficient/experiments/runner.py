@@ -1,6 +1,7 @@
 """Runs registered experiments over seeds and summarizes them for the report."""
 
 import contextlib
+import copy
 import dataclasses
 import time
 
@@ -108,6 +109,13 @@ class RunSettings:
     drop_remainder: bool = False
 
 
+# The settings every variant's context takes as they are (a copy, so a variant
+# that edits its `params` leaves the next run's alone).
+_PASSED_ON = sorted(
+    {f.name for f in dataclasses.fields(ExperimentContext)}
+    & {f.name for f in dataclasses.fields(RunSettings)} - {"epochs"})
+
+
 def _epochs(experiment, settings):
     if settings.epochs is not None:
         return settings.epochs
@@ -127,11 +135,8 @@ def run_experiment(experiment, data, settings, log=print):
             keras.backend.clear_session()
             keras.utils.set_random_seed(seed)
             context = ExperimentContext(
-                data=data, seed=seed, epochs=epochs, batch_size=settings.batch_size,
-                quick=settings.quick, jit_compile=settings.jit_compile,
-                steps_per_execution=settings.steps_per_execution, params=dict(settings.params),
-                optimizer=settings.optimizer, learning_rate=settings.learning_rate,
-                drop_remainder=settings.drop_remainder,
+                data=data, seed=seed, epochs=epochs,
+                **{name: copy.copy(getattr(settings, name)) for name in _PASSED_ON},
             )
             start = time.perf_counter()
             with scope:

@@ -1,7 +1,6 @@
 """The getting-started notebook runs end to end (smoke mode, offline)."""
 
 import json
-import os
 import pathlib
 
 NOTEBOOKS = pathlib.Path(__file__).resolve().parents[2] / "notebooks"
@@ -22,6 +21,8 @@ def test_getting_started__runs_in_smoke_mode(tmp_path, monkeypatch):
     for source in code_cells(NOTEBOOKS / "getting_started.ipynb"):
         code = compile(source.replace("SMOKE = False", "SMOKE = True"), "notebook", "exec")
         exec(code, namespace)  # noqa: S102 - running the notebook is the test
-    assert 0.0 <= namespace["model"].evaluate(namespace["digits"].x_test,
-                                              namespace["digits"].y_test, verbose=0)[1] <= 1.0
-    assert os.path.exists(tmp_path / "demo_report" / "report.md")
+    # The notebook's training cell trained the model it built (weights moved from init).
+    model = namespace["model"]
+    assert namespace["settings"].device_type == "CPU" and model.optimizer.iterations > 0
+    report = (tmp_path / "demo_report" / "report.md").read_text()
+    assert "| cnn |" in report and "![learning curves" in report
