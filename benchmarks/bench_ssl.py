@@ -5,7 +5,8 @@ both views' embeddings (2 x 1024 embeddings of dim 128, one `tf.function`
 each), for `ke.losses.NTXent`, a straightforward implementation (the full
 2N x 2N similarity matrix, diagonal masked, sparse cross-entropy) and
 keras-cv 0.9's `SimCLRLoss` (four N x N blocks; it returns twice the SimCLR
-loss). Claim: ours is not slower than the straightforward one.
+loss). Claim: ours is not slower than either (keras-cv's is left out when it
+is not importable).
 
 `ssl_simclr_step`: one unit is one `train_on_batch` of 128 CIFAR-sized
 images (32 x 32 x 3) for `ke.models.SimCLR` and for a keras-io-style
@@ -127,7 +128,8 @@ def _step_case(make_model):
 
 _LOSS_CASES = [
     Case("straightforward", _loss_case(straightforward_nt_xent)),
-    Case("ke.NTXent", _loss_case(ke.losses.NTXent(temperature=_TEMPERATURE)), max_ratio=1.1),
+    Case("ke.NTXent", _loss_case(ke.losses.NTXent(temperature=_TEMPERATURE)), max_ratio=1.0,
+         not_slower_than=("keras_cv.SimCLRLoss",)),
 ]
 if _keras_cv_available():
     _LOSS_CASES.append(Case("keras_cv.SimCLRLoss", _loss_case(_keras_cv_loss())))

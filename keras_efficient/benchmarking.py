@@ -50,12 +50,17 @@ class Case:
             tensor is converted to numpy so asynchronous work is finished.
         max_ratio: optional bound on median(case) / median(baseline).
         min_ratio: optional lower bound (for claims like "at least 1.5x faster").
+        not_slower_than: names of other cases (peers) whose median this case's
+            median must not exceed ("ours is not slower than theirs"); names
+            not among the benchmark's cases (a peer that is not installed) are
+            skipped.
     """
 
     name: str
     setup: Callable[[], Callable[[], object]]
     max_ratio: float | None = None
     min_ratio: float | None = None
+    not_slower_than: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass
@@ -113,13 +118,16 @@ def run_benchmark(benchmark, rounds=None, log=print):
             start = time.perf_counter()
             _finish(steps[name]())
             times[name].append(time.perf_counter() - start)
-    baseline_median = float(np.median(times[benchmark.baseline]))
+    medians = {name: float(np.median(case_times)) for name, case_times in times.items()}
     cases = []
     for case in benchmark.cases:
-        median = float(np.median(times[case.name]))
-        ratio = median / baseline_median
-        passed = (case.max_ratio is None or ratio <= case.max_ratio) and (
-            case.min_ratio is None or ratio >= case.min_ratio
+        median = medians[case.name]
+        ratio = median / medians[benchmark.baseline]
+        peers = [name for name in case.not_slower_than if name in medians]
+        passed = (
+            (case.max_ratio is None or ratio <= case.max_ratio)
+            and (case.min_ratio is None or ratio >= case.min_ratio)
+            and all(median <= medians[name] for name in peers)
         )
         cases.append(
             {
@@ -130,6 +138,7 @@ def run_benchmark(benchmark, rounds=None, log=print):
                 "ratio": ratio,
                 "max_ratio": case.max_ratio,
                 "min_ratio": case.min_ratio,
+                "not_slower_than": peers,
                 "passed": passed,
                 "seconds": times[case.name],
             }
@@ -157,6 +166,7 @@ def format_table(result):
             bounds.append(f"≤ {case['max_ratio']:.2f}")
         if case["min_ratio"] is not None:
             bounds.append(f"≥ {case['min_ratio']:.2f}")
+        bounds += [f"≤ {name}" for name in case.get("not_slower_than", ())]
         lines.append(
             f"| {case['case']} | {case['median_seconds'] * 1e3:.2f} | "
             f"{case['p25_seconds'] * 1e3:.2f}–{case['p75_seconds'] * 1e3:.2f} | "

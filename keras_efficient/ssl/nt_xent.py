@@ -8,9 +8,10 @@ from keras_efficient.ssl.embeddings import l2_normalize
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_number
 
-# Replaces the self-similarity logit. Finite (no inf - inf in the softmax) and
-# only ever used in float32, where it is representable (in float16 it is -inf).
-_MASKED_LOGIT = -1e9
+# Subtracted from the self-similarity logits: exp(-1e9) is 0, the mask has no
+# backward cost (unlike `where`), and the math is always float32, where 1e9 is
+# representable (it would be inf in float16).
+_SELF_MASK_VALUE = 1e9
 
 
 def _replica_context():
@@ -73,24 +74,28 @@ def nt_xent(z_a, z_b, temperature=0.5):
     local_size = ops.shape(z_a)[0]
     global_size = ops.shape(all_a)[0]
 
-    # (2n, dim) anchors of this replica against (2N, dim) candidates of all;
-    # 1/t is applied to the anchors, not to the (2n, 2N) logits.
-    anchors = ops.concatenate([z_a, z_b], axis=0) * (1.0 / temperature)
-    candidates = ops.concatenate([all_a, all_b], axis=0)
-    logits = ops.matmul(anchors, ops.transpose(candidates))
+    # Four (n, N) blocks instead of one (2n, 2N) matrix with a (2n, 2N) mask:
+    # only the same-view blocks hold self-similarities, and on one device the
+    # b-anchor cross block is the transpose of the a-anchor one (3 matmuls, not 4).
+    # 1/t is applied to the anchors, not to the logits.
+    anchors_a = z_a * (1.0 / temperature)
+    anchors_b = z_b * (1.0 / temperature)
+    cross_a = ops.matmul(anchors_a, ops.transpose(all_b))
+    if all_a is z_a:
+        cross_b_logsumexp = ops.logsumexp(cross_a, axis=0)
+    else:
+        cross_b_logsumexp = ops.logsumexp(ops.matmul(anchors_b, ops.transpose(all_a)), axis=1)
+    # Anchor i of this replica is candidate `offset + i` of its own view.
+    self_mask = _SELF_MASK_VALUE * ops.one_hot(ops.arange(local_size) + offset, global_size)
+    same_a = ops.matmul(anchors_a, ops.transpose(all_a)) - self_mask
+    same_b = ops.matmul(anchors_b, ops.transpose(all_b)) - self_mask
 
-    # Anchor row r is candidate `self_index[r]`; its positive sits N further on
-    # (view a -> view b) or N earlier (view b -> view a).
-    local_rows = ops.arange(local_size) + offset
-    self_index = ops.concatenate([local_rows, local_rows + global_size], axis=0)
-    positive_index = ops.concatenate([local_rows + global_size, local_rows], axis=0)
-    columns = ops.arange(2 * global_size)
-    is_self = ops.expand_dims(self_index, 1) == ops.expand_dims(columns, 0)
-    logits = ops.where(is_self, _MASKED_LOGIT, logits)
-
-    # A fused softmax cross-entropy: -log softmax(logits)[positive] per anchor.
-    per_anchor = ops.sparse_categorical_crossentropy(positive_index, logits, from_logits=True)
-    return 0.5 * (per_anchor[:local_size] + per_anchor[local_size:])
+    # -log softmax at the positive = logsumexp over candidates - positive logit;
+    # both anchors of a pair share the positive logit s(a_i, b_i) / t.
+    denominator_a = ops.logaddexp(ops.logsumexp(cross_a, axis=1), ops.logsumexp(same_a, axis=1))
+    denominator_b = ops.logaddexp(cross_b_logsumexp, ops.logsumexp(same_b, axis=1))
+    positive = ops.sum(anchors_a * z_b, axis=1)
+    return 0.5 * (denominator_a + denominator_b) - positive
 
 
 @register
@@ -106,8 +111,8 @@ class NTXent(keras.losses.Loss):
     cross-view negatives).
 
     Similarities and the softmax are computed in float32 also for float16 or
-    bfloat16 inputs, and the self-similarity is removed with `where` rather than
-    a huge additive constant, so half-precision inputs give finite losses.
+    bfloat16 inputs (the self-similarity mask is a float32 constant that half
+    precision could not hold), so half-precision inputs give finite losses.
 
     Under a `tf.distribute` strategy (called inside `strategy.run`, as `fit`
     does) the embeddings of all replicas are gathered and serve as negatives, so

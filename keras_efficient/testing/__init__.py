@@ -11,3 +11,4 @@ from keras_efficient.testing.harness import check_schedule
 from keras_efficient.testing.harness import dtype_policy
 from keras_efficient.testing.harness import split_cpu
 from keras_efficient.testing.harness import two_replica_strategy
+from keras_efficient.testing.notebooks import run_notebook

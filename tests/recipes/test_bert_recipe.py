@@ -325,16 +325,7 @@ def test_run__bert_config_rejects_unknown_params(tmp_path):
 
 def test_notebook__bert_agnews_runs_in_smoke_mode(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    notebook = json.loads((ROOT / "notebooks" / "bert_agnews.ipynb").read_text())
-    assert notebook["nbformat"] == 4
-    namespace = {}
-    for cell in notebook["cells"]:
-        if cell["cell_type"] == "code":
-            source = "".join(line for line in cell["source"]
-                             if not line.lstrip().startswith(("!", "%")))
-            notebook_code = compile(source.replace("SMOKE = False", "SMOKE = True"),
-                                    "notebook", "exec")
-            exec(notebook_code, namespace)  # noqa: S102 - the notebook's own cells
+    namespace = testing.run_notebook(ROOT / "notebooks" / "bert_agnews.ipynb")
     results = namespace["results"]
     assert [(r.encoder_size, r.variant) for r in results] == [
         ("bert-small", "pretrained"), ("bert-small", "shuffled")]
