@@ -5,10 +5,17 @@ One timed unit is five `train_on_batch` calls on the same batch (a full
 averaged over the same cycle. The claims: SAM costs at most 2x a plain step
 (two forward-backward passes, nothing more), and `interval=5` at most 1.3x
 (the `tf.cond` really skips the perturbed pass on the plain steps).
+
+Two reference cases show where the floor is: `two_passes` is the bare cost of
+any SAM step (a forward-backward pass at `w`, one at `w + 0.01 g`, one update;
+no normalization, no state handling), and, when `tf_keras` is installed, the
+book's Keras 2 `tf.keras.models.experimental.SharpnessAwareMinimization` on the
+same network, built with tf_keras layers (ours must not be slower).
 """
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 import keras_efficient as ke
 from keras_efficient.benchmarking import Benchmark
@@ -18,43 +25,106 @@ _BATCH = 128
 _STEPS_PER_UNIT = 5
 
 
-def _small_cnn():
-    return keras.Sequential(
+def _small_cnn(api=keras):
+    """The benchmark's network, built with `keras` or with Keras 2's `tf_keras`."""
+    layers = api.layers
+    return api.Sequential(
         [
-            keras.Input((32, 32, 3)),
-            keras.layers.Conv2D(32, 3, padding="same", use_bias=False),
-            keras.layers.BatchNormalization(),
-            keras.layers.ReLU(),
-            keras.layers.MaxPooling2D(),
-            keras.layers.Conv2D(64, 3, padding="same", use_bias=False),
-            keras.layers.BatchNormalization(),
-            keras.layers.ReLU(),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(10),
+            api.Input((32, 32, 3)),
+            layers.Conv2D(32, 3, padding="same", use_bias=False),
+            layers.BatchNormalization(),
+            layers.ReLU(),
+            layers.MaxPooling2D(),
+            layers.Conv2D(64, 3, padding="same", use_bias=False),
+            layers.BatchNormalization(),
+            layers.ReLU(),
+            layers.GlobalAveragePooling2D(),
+            layers.Dense(10),
         ]
     )
+
+
+class TwoPasses(keras.Model):
+    """The cost floor of a SAM step: two forward-backward passes and one update."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def call(self, inputs, training=None):
+        return self.model(inputs, training=training)
+
+    def _loss(self, x, y):
+        return self._compute_loss(x=x, y=y, y_pred=self(x, training=True), training=True)
+
+    def train_step(self, data):
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        variables = self.trainable_variables
+        with tf.GradientTape() as tape:
+            loss = self._loss(x, y)
+        gradients = tape.gradient(loss, variables)
+        # The second pass must read other weights, or the graph optimizer merges
+        # it with the first one.
+        shifted = [v.value + 0.01 * g for v, g in zip(variables, gradients)]
+        with tf.GradientTape() as tape:
+            tape.watch(shifted)
+            with keras.StatelessScope(state_mapping=list(zip(variables, shifted))):
+                shifted_loss = self._loss(x, y)
+        gradients = tape.gradient(shifted_loss, shifted)
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        self._loss_tracker.update_state(loss)
+        return {"loss": self._loss_tracker.result()}
+
+
+def _batch():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(_BATCH, 32, 32, 3)).astype("float32")
+    y = rng.integers(0, 10, size=(_BATCH,)).astype("int32")
+    return x, y
+
+
+def _cycle(model, x, y):
+    def step():
+        for _ in range(_STEPS_PER_UNIT):
+            loss = model.train_on_batch(x, y)
+        return loss
+
+    return step
 
 
 def _setup(wrap):
     def setup():
         keras.utils.set_random_seed(0)
-        rng = np.random.default_rng(0)
-        x = rng.uniform(size=(_BATCH, 32, 32, 3)).astype("float32")
-        y = rng.integers(0, 10, size=(_BATCH,)).astype("int32")
+        x, y = _batch()
         model = wrap(_small_cnn())
         model.compile(
             optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         )
-
-        def step():
-            for _ in range(_STEPS_PER_UNIT):
-                loss = model.train_on_batch(x, y)
-            return loss
-
-        return step
+        return _cycle(model, x, y)
 
     return setup
+
+
+def _setup_book_sam():
+    """The book's call on Keras 2 (tf_keras), the same network and optimizer."""
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(0)
+    x, y = _batch()
+    model = tf_keras.models.experimental.SharpnessAwareMinimization(_small_cnn(tf_keras),
+                                                                    rho=0.05)
+    model.compile(optimizer=tf_keras.optimizers.SGD(0.01, momentum=0.9),
+                  loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return _cycle(model, x, y)
+
+
+def _tf_keras_available():
+    try:
+        import tf_keras  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 BENCHMARKS = [
@@ -66,13 +136,15 @@ BENCHMARKS = [
         ),
         cases=[
             Case("plain", _setup(lambda model: model)),
-            Case("sam", _setup(ke.models.SharpnessAwareMinimization), max_ratio=2.0),
+            Case("two_passes", _setup(TwoPasses)),
+            Case("sam", _setup(ke.models.SharpnessAwareMinimization), max_ratio=2.0,
+                 not_slower_than=("tf_keras_sam",)),
             Case("sam_interval_5",
                  _setup(lambda model: ke.models.SharpnessAwareMinimization(model, interval=5)),
                  max_ratio=1.3),
-        ],
+        ] + ([Case("tf_keras_sam", _setup_book_sam)] if _tf_keras_available() else []),
         baseline="plain",
-        rounds=15,
+        rounds=30,
         warmup=2,
     )
 ]

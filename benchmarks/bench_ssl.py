@@ -12,7 +12,9 @@ is not importable).
 images (32 x 32 x 3) for `ke.models.SimCLR` and for a keras-io-style
 contrastive model (two separate encoder passes, N - 1 cross-view negatives),
 with the same encoder, projection head and `SimCLRAugmentation`. Claim: ours
-(all 2N - 2 negatives) is not slower.
+(all 2N - 2 negatives) is not slower. Both do the same work per image (two
+augmentations, two encoder passes; the loss is a few percent of the step), so
+the ratio sits at 1.0 and its bound, 1.05, is this machine's run-to-run noise.
 """
 
 import keras
@@ -150,7 +152,7 @@ BENCHMARKS = [
                 lambda e, h, a: KerasIOContrastiveModel(e, h, a, _TEMPERATURE))),
             Case("ke.SimCLR", _step_case(
                 lambda e, h, a: ke.models.SimCLR(e, h, a, temperature=_TEMPERATURE)),
-                max_ratio=1.1),
+                max_ratio=1.05),
         ],
         baseline="keras_io_style",
         rounds=20,

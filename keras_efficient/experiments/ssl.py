@@ -1,15 +1,18 @@
-"""Self-supervised pre-training vs supervised training from scratch, with 10% labels.
+"""Self-supervised pre-training vs supervised training from scratch, with 10% and 1% labels.
 
-SimCLR, BYOL and SimSiam pre-train the digits CNN (without its last layer) on
-all 1,797 digit images without their labels (train and test images: the
-unlabeled pool), once per method (seed 0; the seeds vary everything after it);
-then a linear probe is trained on the frozen encoder with a
-stratified 10% of the training labels (`few_label_subset`, one draw per seed),
-and encoder plus probe are fine-tuned on the same labels (LP-FT) with the same
-optimizer, learning rate and epochs as the baseline, which trains the same CNN
-from scratch on the same labels. Reported beside the fine-tuned accuracy: the
-linear probe's accuracy, the 5-NN accuracy of the representation (same labels)
-and the final `embedding_std` of pre-training (collapse monitor).
+SimCLR, BYOL, SimSiam and rotation prediction (RotNet: `RotationPretext`, a
+4-way classifier on the encoder) pre-train the digits CNN (without its last
+layer) on all 1,797 digit images without their labels (train and test images:
+the unlabeled pool), once per method for the whole demo (seed 0; the seeds vary
+everything after it). Then, per seed, with a stratified fraction of the
+training labels (`few_label_subset`, one draw per seed): `<method>_probe` is a
+linear probe trained on the frozen encoder, `<method>_finetune` is encoder plus
+that probe fine-tuned on the same labels (LP-FT) with the same optimizer,
+learning rate and epochs as the baseline, which trains the same CNN from
+scratch on the same labels. Probe rows also report the k-NN accuracy of the
+representation (same labels; k = 5, or 1 when a class has a single label) and
+the final `embedding_std` of pre-training (collapse monitor); the step time of
+every self-supervised row is that of pre-training.
 """
 
 import keras
@@ -24,28 +27,59 @@ from keras_efficient.ssl.evaluation import fine_tuning_classifier
 from keras_efficient.ssl.evaluation import linear_probe
 from keras_efficient.ssl.knn_accuracy import knn_accuracy
 from keras_efficient.ssl.projection_head import ProjectionHead
+from keras_efficient.ssl.rotation_pretext import RotationPretext
 from keras_efficient.ssl.simclr import SimCLR
 from keras_efficient.ssl.simsiam import SimSiam
 
-LABEL_FRACTION = 0.1
+LABEL_FRACTIONS = {"ssl": 0.1, "ssl_1pct": 0.01}  # experiment name -> share of labels
 PRETRAIN_EPOCHS, QUICK_PRETRAIN_EPOCHS, PRETRAIN_SEED = 20, 5, 0
-PRETRAIN_BATCH_SIZE = 256
+PRETRAIN_BATCH_SIZE = 256  # images per pre-training step (rotation: 64 images x 4 rotations)
+PRETRAIN_LEARNING_RATE = 1e-3
 PROBE_STEPS, PROBE_LEARNING_RATE = 100, 1e-2
 KNN_NEIGHBOURS = 5
 
+
+def _joint_embedding(build):
+    """A pre-training method that makes two augmented views of an image agree."""
+
+    def prepare(encoder, unlabeled):
+        augmenter = SimCLRAugmentation.from_preset("digits", seed=PRETRAIN_SEED)
+        model = build(encoder, augmenter)
+        model.compile(optimizer=keras.optimizers.Adam(PRETRAIN_LEARNING_RATE))
+        return model, {"x": unlabeled, "batch_size": PRETRAIN_BATCH_SIZE}
+
+    return prepare
+
+
+def _rotation(encoder, unlabeled):
+    """Rotation prediction: all four rotations of every image, labelled 0-3."""
+    model = keras.Sequential([encoder, keras.layers.Dense(4)], name="rotation_classifier")
+    model.compile(optimizer=keras.optimizers.Adam(PRETRAIN_LEARNING_RATE),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rotations = (tf.data.Dataset.from_tensor_slices(unlabeled)
+                 .shuffle(len(unlabeled), seed=PRETRAIN_SEED)
+                 .batch(PRETRAIN_BATCH_SIZE // 4)
+                 .map(RotationPretext())
+                 .prefetch(tf.data.AUTOTUNE))
+    return model, {"x": rotations, "shuffle": False}  # shuffled in the pipeline
+
+
+# Method name -> `(encoder, unlabeled images) -> (compiled model, fit inputs)`.
 METHODS = {
-    "simclr": lambda encoder, augmenter: SimCLR(
-        encoder, ProjectionHead((64,), 32), augmenter, temperature=0.2),
-    "byol": lambda encoder, augmenter: BYOL(
+    "simclr": _joint_embedding(lambda encoder, augmenter: SimCLR(
+        encoder, ProjectionHead((64,), 32), augmenter, temperature=0.2)),
+    "byol": _joint_embedding(lambda encoder, augmenter: BYOL(
         encoder, ProjectionHead((64,), 32), ProjectionHead((64,), 32), augmenter,
-        target_decay=0.99),
-    "simsiam": lambda encoder, augmenter: SimSiam(
+        target_decay=0.99)),
+    "simsiam": _joint_embedding(lambda encoder, augmenter: SimSiam(
         encoder, ProjectionHead((64,), 32, output_batch_norm=True), ProjectionHead((16,), 32),
-        augmenter),
+        augmenter)),
+    "rotation": _rotation,
 }
 
 
 _PRETRAINED = {}  # (method, epochs, data) -> pre-training results
+_PROBES = {}  # (method, epochs, data, fraction, seed) -> linear-probe results
 
 
 def _encoder(context):
@@ -54,34 +88,38 @@ def _encoder(context):
     return keras.Sequential([keras.Input(cnn.input_shape[1:]), *cnn.layers[:-1]], name="encoder")
 
 
-def _few_labels(context):
+def _few_labels(context, fraction):
     data = context.data
-    return few_label_subset(data.x_train, data.y_train, LABEL_FRACTION, seed=context.seed)
+    return few_label_subset(data.x_train, data.y_train, fraction, seed=context.seed)
+
+
+def _pretrain_key(method, context):
+    epochs = QUICK_PRETRAIN_EPOCHS if context.quick else PRETRAIN_EPOCHS
+    return method, epochs, id(context.data)
 
 
 def _pretrain(method, context):
     """Pre-trained encoder weights, step time and collapse metric, once per method.
 
-    Pre-training runs once (seed 0) and is shared by the seeds, which vary the
-    label subset, the classifier's initialization and the fine-tuning: the
-    demo's time budget does not allow a pre-training per seed.
+    Pre-training runs once (seed 0) and is shared by the seeds and both label
+    fractions, which vary the label subset, the classifier's initialization
+    and the fine-tuning: the demo's time budget does not allow a pre-training
+    per seed.
     """
-    epochs = QUICK_PRETRAIN_EPOCHS if context.quick else PRETRAIN_EPOCHS
-    key = (method, epochs, id(context.data))
+    key = _pretrain_key(method, context)
     if key not in _PRETRAINED:
         keras.utils.set_random_seed(PRETRAIN_SEED)
         encoder = _encoder(context)
-        augmenter = SimCLRAugmentation.from_preset("digits", seed=PRETRAIN_SEED)
-        model = METHODS[method](encoder, augmenter)
-        model.compile(optimizer=keras.optimizers.Adam(1e-3))
+        unlabeled = np.concatenate([context.data.x_train, context.data.x_test])
+        model, inputs = METHODS[method](encoder, unlabeled)
         base.apply_runtime(model, context)
         timer = base.StepTimer()
-        unlabeled = np.concatenate([context.data.x_train, context.data.x_test])
-        history = model.fit(unlabeled, batch_size=PRETRAIN_BATCH_SIZE,
-                            epochs=epochs, verbose=0, callbacks=[timer])
+        history = model.fit(**inputs, epochs=key[1], verbose=0, callbacks=[timer])
         _PRETRAINED[key] = {"weights": encoder.get_weights(),
                             "step_seconds": timer.median_step_seconds(),
-                            "embedding_std": history.history["embedding_std"][-1]}
+                            # Only the joint-embedding models log the collapse metric.
+                            "extra": ({"embedding_std": history.history["embedding_std"][-1]}
+                                      if "embedding_std" in history.history else {})}
         keras.utils.set_random_seed(context.seed)  # what follows depends on the run's seed
     return _PRETRAINED[key]
 
@@ -93,54 +131,92 @@ def _pretrained_encoder(method, context):
     return encoder, pretrained
 
 
-def _supervised(context):
-    x_few, y_few = _few_labels(context)
-    model = base.digits_cnn(context)
-    model.compile(optimizer=context.make_optimizer(),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
-    return base.train_classifier(model, context, base.digits_dataset(context, x_few, y_few))
+def _probe(method, fraction, context):
+    """The linear probe (and 5-NN) on the frozen encoder for one label draw.
 
-
-def _trained_probe(encoder, context, x_few, y_few):
-    probe = linear_probe(encoder, context.data.num_classes)
-    probe.compile(optimizer=keras.optimizers.Adam(PROBE_LEARNING_RATE),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    # Full-batch steps in one epoch: Keras's per-epoch overhead would dominate.
-    steps = tf.data.Dataset.from_tensors((x_few, y_few)).repeat(PROBE_STEPS)
-    probe.fit(steps, epochs=1, verbose=0)
-    return probe
-
-
-def _self_supervised(method):
-    def variant(context):
+    Trained once per method, fraction and seed, and shared by the `_probe`
+    variant that reports it and the `_finetune` variant that starts from it.
+    """
+    key = (*_pretrain_key(method, context), fraction, context.seed)
+    if key not in _PROBES:
         data = context.data
-        x_few, y_few = _few_labels(context)
-        encoder, pretrained = _pretrained_encoder(method, context)
-        features = [encoder.predict(x, verbose=0) for x in (x_few, data.x_test)]
-        knn = knn_accuracy(features[0], y_few, features[1], data.y_test, k=KNN_NEIGHBOURS)
-        probe = _trained_probe(encoder, context, x_few, y_few)
-        probe_accuracy = base.accuracy_of(probe, data.x_test, data.y_test)
+        x_few, y_few = _few_labels(context, fraction)
+        encoder, _ = _pretrained_encoder(method, context)
+        # One predict call: a second input shape would trace the function again.
+        features = encoder.predict(np.concatenate([x_few, data.x_test]), verbose=0)
+        # A majority vote needs more than one neighbour per class (1% keeps one).
+        k = min(KNN_NEIGHBOURS, int(np.bincount(y_few).min()))
+        knn = knn_accuracy(features[:len(y_few)], y_few, features[len(y_few):], data.y_test, k=k)
+        keras.utils.set_random_seed(context.seed)
+        probe = linear_probe(encoder, data.num_classes)
+        probe.compile(optimizer=keras.optimizers.Adam(PROBE_LEARNING_RATE),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        # Full-batch steps in one epoch: Keras's per-epoch overhead would dominate.
+        steps = tf.data.Dataset.from_tensors((x_few, y_few)).repeat(PROBE_STEPS)
+        probe.fit(steps, epochs=1, verbose=0, shuffle=False)
+        _PROBES[key] = {"head": probe.get_layer("classifier").get_weights(),
+                        "accuracy": base.accuracy_of(probe, data.x_test, data.y_test),
+                        "extra": {f"knn_{k}": knn}}
+        # The fine-tuning that follows must not depend on whether the probe was cached.
+        keras.utils.set_random_seed(context.seed)
+    return _PROBES[key]
 
-        model = fine_tuning_classifier(encoder, data.num_classes,
-                                       initial_head=probe.get_layer("classifier"))
+
+def _supervised(fraction):
+    def variant(context):
+        x_few, y_few = _few_labels(context, fraction)
+        model = base.digits_cnn(context)
+        model.compile(optimizer=context.make_optimizer(),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"])
+        return base.train_classifier(model, context, base.digits_dataset(context, x_few, y_few))
+
+    return variant
+
+
+def _probed(method, fraction):
+    def variant(context):
+        probe = _probe(method, fraction, context)
+        pretrained = _pretrain(method, context)
+        # No learning curve: the probe trains in one epoch of full-batch steps.
+        return base.RunResult(probe["accuracy"], [], pretrained["step_seconds"],
+                              {**probe["extra"], **pretrained["extra"]})
+
+    return variant
+
+
+def _fine_tuned(method, fraction):
+    def variant(context):
+        probe = _probe(method, fraction, context)
+        x_few, y_few = _few_labels(context, fraction)
+        encoder, pretrained = _pretrained_encoder(method, context)
+        model = fine_tuning_classifier(encoder, context.data.num_classes)
+        model.get_layer("classifier").set_weights(probe["head"])  # LP-FT
         model.compile(optimizer=context.make_optimizer(),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       metrics=["accuracy"])
         result = base.train_classifier(model, context, base.digits_dataset(context, x_few, y_few))
         result.step_seconds = pretrained["step_seconds"]
-        result.extra = {"linear_probe": probe_accuracy, f"knn_{KNN_NEIGHBOURS}": knn,
-                        "embedding_std": pretrained["embedding_std"]}
         return result
 
     return variant
 
 
-base.register_experiment(base.Experiment(
-    name="ssl",
-    title="Self-supervised pre-training (SimCLR, BYOL, SimSiam) vs supervised, 10% of labels",
-    description=__doc__.split("\n\n", 1)[1].replace("\n", " "),
-    variants={"supervised": _supervised, **{m: _self_supervised(m) for m in METHODS}},
-    baseline="supervised",
-    epochs=40,
-))
+def _experiment(name, fraction):
+    variants = {"supervised": _supervised(fraction)}
+    for method in METHODS:
+        variants[f"{method}_probe"] = _probed(method, fraction)
+        variants[f"{method}_finetune"] = _fine_tuned(method, fraction)
+    return base.Experiment(
+        name=name,
+        title=(f"Self-supervised pre-training (SimCLR, BYOL, SimSiam, rotation) vs "
+               f"supervised, {fraction:.0%} of labels"),
+        description=__doc__.split("\n\n", 1)[1].replace("\n", " "),
+        variants=variants,
+        baseline="supervised",
+        epochs=40,
+    )
+
+
+for _name, _fraction in LABEL_FRACTIONS.items():
+    base.register_experiment(_experiment(_name, _fraction))
