@@ -4,13 +4,17 @@ One timed unit is five `train_on_batch` calls on the same batch (a full
 `interval=5` cycle: one SAM step and four plain ones), so every case is
 averaged over the same cycle. The claims: SAM costs at most 2x a plain step
 (two forward-backward passes, nothing more), and `interval=5` at most 1.3x
-(the `tf.cond` really skips the perturbed pass on the plain steps).
+(the `tf.cond` really skips the perturbed pass on the plain steps), also
+with LookSAM's reuse of the sharpness direction on the steps in between.
 
 Two reference cases show where the floor is: `two_passes` is the bare cost of
 any SAM step (a forward-backward pass at `w`, one at `w + 0.01 g`, one update;
 no normalization, no state handling), and, when `tf_keras` is installed, the
 book's Keras 2 `tf.keras.models.experimental.SharpnessAwareMinimization` on the
-same network, built with tf_keras layers (ours must not be slower).
+same network, built with tf_keras layers. SAM must stay within 3% (noise) of
+the two bare passes and must not be slower than the book's. On a CPU, where
+the step is almost all convolution arithmetic, the two passes themselves cost
+1.9-2.0x a plain step, so the 2.0x bound has little margin there.
 """
 
 import keras
@@ -132,15 +136,20 @@ BENCHMARKS = [
         name="sam",
         description=(
             "Small BN CNN on 32x32x3, batch 128, SGD; one unit = 5 train_on_batch "
-            "calls: plain vs SAM vs interval-5 SAM."
+            "calls: plain vs SAM vs interval-5 SAM and LookSAM."
         ),
         cases=[
             Case("plain", _setup(lambda model: model)),
             Case("two_passes", _setup(TwoPasses)),
+            # At the floor (two bare passes, within noise) and not slower than the book's.
             Case("sam", _setup(ke.models.SharpnessAwareMinimization), max_ratio=2.0,
-                 not_slower_than=("tf_keras_sam",)),
+                 max_ratio_to={"two_passes": 1.03, "tf_keras_sam": 1.0}),
             Case("sam_interval_5",
                  _setup(lambda model: ke.models.SharpnessAwareMinimization(model, interval=5)),
+                 max_ratio=1.3),
+            Case("looksam_interval_5",
+                 _setup(lambda model: ke.models.SharpnessAwareMinimization(
+                     model, interval=5, looksam_alpha=0.7)),
                  max_ratio=1.3),
         ] + ([Case("tf_keras_sam", _setup_book_sam)] if _tf_keras_available() else []),
         baseline="plain",

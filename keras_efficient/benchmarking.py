@@ -50,17 +50,17 @@ class Case:
             tensor is converted to numpy so asynchronous work is finished.
         max_ratio: optional bound on median(case) / median(baseline).
         min_ratio: optional lower bound (for claims like "at least 1.5x faster").
-        not_slower_than: names of other cases (peers) whose median this case's
-            median must not exceed ("ours is not slower than theirs"); names
-            not among the benchmark's cases (a peer that is not installed) are
-            skipped.
+        max_ratio_to: optional bounds against other cases, `{case name: bound
+            on median(case) / median(that case)}`: `{"peer": 1.0}` is "ours is
+            not slower than the peer's". Names not among the benchmark's cases
+            (a peer that is not installed) are skipped.
     """
 
     name: str
     setup: Callable[[], Callable[[], object]]
     max_ratio: float | None = None
     min_ratio: float | None = None
-    not_slower_than: tuple[str, ...] = ()
+    max_ratio_to: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -123,11 +123,12 @@ def run_benchmark(benchmark, rounds=None, log=print):
     for case in benchmark.cases:
         median = medians[case.name]
         ratio = median / medians[benchmark.baseline]
-        peers = [name for name in case.not_slower_than if name in medians]
+        ratios_to = {name: median / medians[name] for name in case.max_ratio_to
+                     if name in medians}
         passed = (
             (case.max_ratio is None or ratio <= case.max_ratio)
             and (case.min_ratio is None or ratio >= case.min_ratio)
-            and all(median <= medians[name] for name in peers)
+            and all(ratios_to[name] <= case.max_ratio_to[name] for name in ratios_to)
         )
         cases.append(
             {
@@ -138,7 +139,8 @@ def run_benchmark(benchmark, rounds=None, log=print):
                 "ratio": ratio,
                 "max_ratio": case.max_ratio,
                 "min_ratio": case.min_ratio,
-                "not_slower_than": peers,
+                "ratios_to": ratios_to,
+                "max_ratio_to": {name: case.max_ratio_to[name] for name in ratios_to},
                 "passed": passed,
                 "seconds": times[case.name],
             }
@@ -166,7 +168,8 @@ def format_table(result):
             bounds.append(f"≤ {case['max_ratio']:.2f}")
         if case["min_ratio"] is not None:
             bounds.append(f"≥ {case['min_ratio']:.2f}")
-        bounds += [f"≤ {name}" for name in case.get("not_slower_than", ())]
+        bounds += [f"{case['ratios_to'][name]:.3f}× {name} (≤ {bound:.2f})"
+                   for name, bound in case.get("max_ratio_to", {}).items()]
         lines.append(
             f"| {case['case']} | {case['median_seconds'] * 1e3:.2f} | "
             f"{case['p25_seconds'] * 1e3:.2f}–{case['p75_seconds'] * 1e3:.2f} | "

@@ -55,6 +55,11 @@ class SharpnessAwareMinimization(keras.Model):
     - `interval=k` takes a SAM step every `k`-th optimizer step and a plain
       step otherwise; a `tf.cond` skips the perturbed pass, so a plain step
       costs one pass (as in Composer's SAM).
+    - `looksam_alpha=α` with `interval=k` is LookSAM (Liu et al. 2022): each
+      SAM step stores the direction `v` of the part of the SAM gradient `g_s`
+      orthogonal to the plain gradient `g`, and the steps in between use
+      `g + α ‖g‖ v` instead of `g`, at the cost of one pass. It keeps one
+      gradient-sized buffer per variable (saved with the model).
 
     Args:
         model: the `keras.Model` to train.
@@ -66,6 +71,10 @@ class SharpnessAwareMinimization(keras.Model):
             the number of replicas.
         adaptive: `True` for ASAM's element-wise adaptive perturbation.
         interval: take the SAM step every `interval`-th step, >= 1.
+        looksam_alpha: `None` (plain steps between SAM steps) or LookSAM's
+            `α > 0`, the weight of the stored sharpness direction on the steps
+            between (the paper uses 0.7 with `interval=5`). Needs
+            `interval > 1`; not combined with `num_batch_splits`.
         eta: ASAM's η in `T_w = |w| + η`, >= 0, keeping the ball open around
             zero weights (the paper's 0.01). Unused unless `adaptive`.
         **kwargs: base `keras.Model` arguments (`name`, ...).
@@ -90,7 +99,7 @@ class SharpnessAwareMinimization(keras.Model):
     """
 
     def __init__(self, model, rho=0.05, num_batch_splits=None, adaptive=False, interval=1,
-                 eta=0.01, **kwargs):
+                 eta=0.01, looksam_alpha=None, **kwargs):
         if not isinstance(model, keras.Model):
             raise TypeError(
                 "Invalid type received for argument `model`. Expected a `keras.Model`. "
@@ -106,6 +115,16 @@ class SharpnessAwareMinimization(keras.Model):
             )
         validate_number("interval", interval, 1, integer=True)
         validate_number("eta", eta, 0)
+        if looksam_alpha is not None:
+            validate_number("looksam_alpha", looksam_alpha, 0, low_inclusive=False)
+            if interval == 1 or num_batch_splits is not None:
+                raise ValueError(
+                    "Invalid value received for argument `looksam_alpha`. LookSAM reuses "
+                    "the sharpness direction on the steps between SAM steps, so it needs "
+                    "`interval` > 1 and `num_batch_splits=None`. Received: "
+                    f"looksam_alpha={looksam_alpha}, interval={interval}, "
+                    f"num_batch_splits={num_batch_splits}"
+                )
         super().__init__(**kwargs)
         self.model = model
         self.rho = rho
@@ -113,8 +132,31 @@ class SharpnessAwareMinimization(keras.Model):
         self.adaptive = adaptive
         self.interval = interval
         self.eta = eta
+        self.looksam_alpha = looksam_alpha
+        self._sharpness_directions = None
         if model.built:
             self.built = True
+            self._build_sharpness_directions()
+
+    def _build_sharpness_directions(self):
+        """LookSAM's stored direction, one buffer per trainable variable.
+
+        Every replica computes the same direction from all-reduced gradients,
+        so each keeps its own copy (`on_read`): writing it needs no
+        cross-replica sync, which may not sit in the step's `tf.cond`.
+        """
+        if self.looksam_alpha is None or self._sharpness_directions is not None:
+            return
+        self._sharpness_directions = [
+            keras.Variable(ops.zeros(v.shape, v.dtype), trainable=False,
+                           synchronization="on_read", aggregation="mean",
+                           name=f"sharpness_direction_{index}")
+            for index, v in enumerate(self.model.trainable_variables)
+        ]
+
+    def _symbolic_build(self, *args, **kwargs):
+        super()._symbolic_build(*args, **kwargs)
+        self._build_sharpness_directions()
 
     def call(self, inputs, training=None):
         return self.model(inputs, training=training)
@@ -150,7 +192,9 @@ class SharpnessAwareMinimization(keras.Model):
                 "sum", gradients[0])]
 
         def plain():
-            return _mean(gradients)
+            if self.looksam_alpha is None:
+                return _mean(gradients)
+            return self._looksam_gradient(gradients[0], ascent_directions[0], used, replicas)
 
         def sharpness_aware():
             return _mean([
@@ -163,6 +207,9 @@ class SharpnessAwareMinimization(keras.Model):
         else:
             take_sam_step = ops.equal(self.optimizer.iterations % self.interval, 0)
             final = tf.cond(take_sam_step, sharpness_aware, plain)
+            if self.looksam_alpha is not None:
+                self._store_sharpness_direction(take_sam_step, final, ascent_directions[0],
+                                                used, replicas)
         self.optimizer.apply_gradients(zip(final, used_variables))
 
         loss = ops.mean(ops.stack(losses))
@@ -202,22 +249,38 @@ class SharpnessAwareMinimization(keras.Model):
 
     def _perturbation(self, variables, gradients):
         """`ρ g / ‖g‖` (SAM) or `ρ T² g / ‖T g‖` with `T = |w| + η` (ASAM)."""
-        if self.adaptive:
-            scales = [ops.abs(v.value) + self.eta for v in variables]
-            scaled = [scale * g for scale, g in zip(scales, gradients)]
-        else:
-            scaled = gradients
-        # ε is invariant to the scale of g, so the loss scale of mixed precision
-        # cancels. Dividing by the largest entry first keeps the squared norm
-        # from overflowing float32 under a large loss scale (which would make
-        # ε = 0 and silently turn the step into a plain one).
-        largest = ops.max(ops.stack([ops.max(ops.abs(g)) for g in scaled]))
-        scaled = [g / (largest + 1e-30) for g in scaled]
-        norm = ops.sqrt(ops.sum(ops.stack([ops.sum(ops.square(g)) for g in scaled])))
-        factor = self.rho / (norm + 1e-12)
-        if self.adaptive:
-            return [scale * g * factor for scale, g in zip(scales, scaled)]
-        return [g * factor for g in scaled]
+        if not self.adaptive:
+            return [self.rho * g for g in _normalized(gradients)[0]]
+        scales = [ops.abs(v.value) + self.eta for v in variables]
+        directions, _ = _normalized([scale * g for scale, g in zip(scales, gradients)])
+        return [self.rho * scale * d for scale, d in zip(scales, directions)]
+
+    def _looksam_gradient(self, local_gradients, global_gradients, used, replicas):
+        """This replica's share of LookSAM's `g + α ‖g‖ v`, `g` the global gradient."""
+        _, norm = _normalized(global_gradients)
+        factor = self.looksam_alpha * norm / replicas  # the optimizer sums the replicas
+        return [g + factor * self._sharpness_directions[i].value
+                for g, i in zip(local_gradients, used)]
+
+    def _store_sharpness_direction(self, take_sam_step, final, global_gradients, used,
+                                   replicas):
+        """After a SAM step, keep the unit direction of `g_s − (g_s·u) u`, `u = g/‖g‖`."""
+        if replicas > 1:
+            # Outside the tf.cond: the global SAM gradient (plain steps discard it).
+            final = tf.distribute.get_replica_context().all_reduce("sum", final)
+        stored = [self._sharpness_directions[i] for i in used]
+
+        def new_direction():
+            unit_gradient, _ = _normalized(global_gradients)
+            along = ops.sum(ops.stack([ops.sum(s * u) for s, u in zip(final, unit_gradient)]))
+            directions, _ = _normalized([s - along * u for s, u in zip(final, unit_gradient)])
+            finite = ops.all(ops.stack([ops.all(ops.isfinite(d)) for d in directions]))
+            # A non-finite SAM gradient (a loss-scale overflow) keeps the old direction.
+            return [ops.where(finite, d, v.value) for d, v in zip(directions, stored)]
+
+        directions = tf.cond(take_sam_step, new_direction, lambda: [v.value for v in stored])
+        for variable, direction in zip(stored, directions):
+            variable.assign(direction)
 
     def _split(self, x, y, sample_weight):
         """The (x, y, sample_weight) sub-batches this replica perturbs separately."""
@@ -262,6 +325,7 @@ class SharpnessAwareMinimization(keras.Model):
             "adaptive": self.adaptive,
             "interval": self.interval,
             "eta": self.eta,
+            "looksam_alpha": self.looksam_alpha,
         })
         return config
 
@@ -279,6 +343,19 @@ def _first_tensor(x):
 def _dense(gradient):
     # Embedding gradients arrive as IndexedSlices; ε and tf.cond need dense tensors.
     return tf.convert_to_tensor(gradient)
+
+
+def _normalized(tensors):
+    """`tensors / ‖tensors‖₂` (one norm over all entries), and the norm.
+
+    Divides by the largest entry first: the squared norm of loss-scaled
+    gradients can overflow float32, which would turn the direction into 0
+    (and a SAM step silently into a plain one).
+    """
+    largest = ops.max(ops.stack([ops.max(ops.abs(t)) for t in tensors])) + 1e-30
+    scaled = [t / largest for t in tensors]
+    scaled_norm = ops.sqrt(ops.sum(ops.stack([ops.sum(ops.square(t)) for t in scaled])))
+    return [t / (scaled_norm + 1e-12) for t in scaled], largest * scaled_norm
 
 
 def _mean(gradient_lists):

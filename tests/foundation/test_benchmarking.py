@@ -65,21 +65,21 @@ def test_format_table__shows_ratio_and_verdict(clock):
     assert table.rstrip().endswith("NO |")
 
 
-def test_run_benchmark__not_slower_than_a_peer(clock):
+def test_run_benchmark__bound_against_another_case(clock):
     def benchmark(technique_seconds):
         return Benchmark(
             name="fake", description="fake steps", baseline="plain", rounds=3, warmup=0,
             cases=[Case("plain", lambda: clock.stepper(0.010)),
                    Case("peer", lambda: clock.stepper(0.005)),
                    Case("technique", lambda: clock.stepper(technique_seconds),
-                        max_ratio=1.0, not_slower_than=("peer", "not_installed"))])
+                        max_ratio=1.0, max_ratio_to={"peer": 1.0, "not_installed": 1.0})])
 
     faster = benchmarking.run_benchmark(benchmark(0.004), log=lambda _: None)["cases"][2]
-    assert faster["passed"] and faster["not_slower_than"] == ["peer"]
+    assert faster["passed"] and faster["ratios_to"] == {"peer": pytest.approx(0.8)}
     # Within the baseline bound (0.6 <= 1.0) but slower than the peer: fails.
     slower = benchmarking.run_benchmark(benchmark(0.006), log=lambda _: None)
     assert not slower["cases"][2]["passed"]
-    assert "≤ 1.00 ≤ peer" in benchmarking.format_table(slower)
+    assert "≤ 1.00 1.200× peer (≤ 1.00)" in benchmarking.format_table(slower)
 
 
 def test_benchmark__unknown_baseline_raises():

@@ -5,6 +5,7 @@ harness, and argument errors."""
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import keras_efficient as ke
 from keras_efficient import testing
@@ -73,7 +74,7 @@ def _fixed_sam(loss_scale=None, **kwargs):
     if loss_scale is not None:
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer, initial_scale=loss_scale)
     model.compile(optimizer=optimizer, loss="mse")
-    weights = [np.asarray(v, np.float64) for v in model.get_weights()]
+    weights = [np.asarray(v, np.float64) for v in model.model.get_weights()]
     x = np.concatenate([_X["a"], _X["b"]], axis=1).astype(np.float64)
     return model, weights, x
 
@@ -111,6 +112,65 @@ def test_sharpness_aware_minimization__interval_takes_sam_step_every_kth_step():
         w = [v - _LR * g for v, g in zip(w, gradient)]
     for actual, wanted in zip(model.get_weights(), w):
         np.testing.assert_allclose(actual, wanted, atol=1e-5, rtol=0)
+
+
+def _flat(arrays):
+    return np.concatenate([a.ravel() for a in arrays])
+
+
+def _unflat(vector, like):
+    sizes = np.cumsum([a.size for a in like])[:-1]
+    return [part.reshape(a.shape) for part, a in zip(np.split(vector, sizes), like)]
+
+
+def test_sharpness_aware_minimization__looksam_equals_float64_reference():
+    # LookSAM (Liu et al. 2022, Alg. 1): on SAM steps g_v = g_s - |g_s| cos(g, g_s) g/|g|
+    # is stored; in between the step is g + alpha |g| g_v/|g_v|.
+    alpha, rho = 0.7, 0.2
+    model, w, x = _fixed_sam(rho=rho, interval=2, looksam_alpha=alpha)
+    direction = None
+    for step in range(4):
+        model.train_on_batch(_X, _Y, sample_weight=_SW)
+        g = _flat(_loss_and_grad(w, x, _Y, _SW)[1])
+        if step % 2 == 0:
+            g_s = _flat(_sam_gradient(w, x, _Y, _SW, rho))
+            g_v = g_s - np.linalg.norm(g_s) * (g @ g_s) / (np.linalg.norm(g)
+                                                            * np.linalg.norm(g_s)) * g / np.linalg.norm(g)
+            direction, update = g_v / np.linalg.norm(g_v), g_s
+        else:
+            update = g + alpha * np.linalg.norm(g) * direction
+        w = [v - _LR * u for v, u in zip(w, _unflat(update, w))]
+    for actual, wanted in zip(model.model.get_weights(), w):
+        np.testing.assert_allclose(actual, wanted, atol=1e-5, rtol=0)
+    # The stored direction is what the reference computed, and it matters: without
+    # it the steps in between are plain ones, which end elsewhere.
+    stored = _flat([np.array(v) for v in model.non_trainable_variables
+                    if "sharpness_direction" in v.path])
+    np.testing.assert_allclose(stored, direction, atol=1e-5, rtol=0)
+    plain_interval, _, _ = _fixed_sam(rho=rho, interval=2)
+    for _ in range(4):
+        plain_interval.train_on_batch(_X, _Y, sample_weight=_SW)
+    assert max(np.max(np.abs(a - b)) for a, b in zip(model.model.get_weights(),
+                                                     plain_interval.model.get_weights())) > 1e-4
+
+
+def test_sharpness_aware_minimization__looksam_two_replicas_equal_one_device():
+    # Three steps: SAM (stores the direction), LookSAM (uses it), SAM.
+    def train(strategy):
+        keras.utils.set_random_seed(7)
+        with strategy.scope():
+            model = SAM(_mlp(), rho=0.2, interval=2, looksam_alpha=0.7)
+            model.compile(**_sgd_mse())
+        model.fit({key: np.concatenate([value] * 3) for key, value in _X.items()},
+                  np.concatenate([_Y] * 3), batch_size=_N, epochs=1, shuffle=False, verbose=0)
+        return model
+
+    one_device = train(tf.distribute.get_strategy())
+    two_replicas = train(testing.two_replica_strategy())
+    assert int(one_device.optimizer.iterations.numpy()) == 3
+    for actual, wanted in zip(two_replicas.weights, one_device.weights):
+        np.testing.assert_allclose(np.array(actual), np.array(wanted), atol=1e-5, rtol=0,
+                                   err_msg=actual.path)
 
 
 # ------------------------------------------------------- BatchNorm and dropout
@@ -182,7 +242,8 @@ def test_sharpness_aware_minimization__overflowing_loss_scale_skips_step_intact(
 @pytest.mark.parametrize("kwargs", [
     {"rho": 0.1},
     {"rho": 0.3, "num_batch_splits": 2, "adaptive": True, "interval": 2, "eta": 0.05},
-], ids=["sam", "asam_split_interval"])
+    {"rho": 0.2, "interval": 2, "looksam_alpha": 0.5},
+], ids=["sam", "asam_split_interval", "looksam"])
 def test_sharpness_aware_minimization__harness(check, kwargs):
     testing.check_model(lambda: SAM(_mlp(), **kwargs), _sgd_mse, _X, _Y, checks=[check])
 
@@ -205,6 +266,10 @@ def test_sharpness_aware_minimization__model_and_call_delegate():
     ({"interval": 0}, ValueError, "argument `interval`"),
     ({"adaptive": "yes"}, TypeError, "argument `adaptive`"),
     ({"eta": -0.1}, ValueError, "argument `eta`"),
+    ({"interval": 5, "looksam_alpha": 0.0}, ValueError, "argument `looksam_alpha`"),
+    ({"looksam_alpha": 0.7}, ValueError, r"argument `looksam_alpha`. .*needs `interval` > 1"),
+    ({"interval": 5, "num_batch_splits": 2, "looksam_alpha": 0.7}, ValueError,
+     "`num_batch_splits=None`"),
 ])
 def test_sharpness_aware_minimization__bad_argument(kwargs, error, match):
     with pytest.raises(error, match=match):
