@@ -147,12 +147,21 @@ class SharpnessAwareMinimization(keras.Model):
         """
         if self.looksam_alpha is None or self._sharpness_directions is not None:
             return
-        self._sharpness_directions = [
-            keras.Variable(ops.zeros(v.shape, v.dtype), trainable=False,
-                           synchronization="on_read", aggregation="mean",
-                           name=f"sharpness_direction_{index}")
-            for index, v in enumerate(self.model.trainable_variables)
-        ]
+        # An inner model built only by `fit` leaves this wrapper built (and its
+        # state locked) before the inner variables exist; unlock as Keras's own
+        # `quantize` does, so the buffers are tracked and saved.
+        was_locked = self._tracker.locked
+        self._tracker.unlock()
+        try:
+            self._sharpness_directions = [
+                keras.Variable(ops.zeros(v.shape, v.dtype), trainable=False,
+                               synchronization="on_read", aggregation="mean",
+                               name=f"sharpness_direction_{index}")
+                for index, v in enumerate(self.model.trainable_variables)
+            ]
+        finally:
+            if was_locked:
+                self._tracker.lock()
 
     def _symbolic_build(self, *args, **kwargs):
         super()._symbolic_build(*args, **kwargs)
@@ -270,17 +279,17 @@ class SharpnessAwareMinimization(keras.Model):
             final = tf.distribute.get_replica_context().all_reduce("sum", final)
         stored = [self._sharpness_directions[i] for i in used]
 
-        def new_direction():
+        def store_new_direction():
             unit_gradient, _ = _normalized(global_gradients)
             along = ops.sum(ops.stack([ops.sum(s * u) for s, u in zip(final, unit_gradient)]))
             directions, _ = _normalized([s - along * u for s, u in zip(final, unit_gradient)])
             finite = ops.all(ops.stack([ops.all(ops.isfinite(d)) for d in directions]))
             # A non-finite SAM gradient (a loss-scale overflow) keeps the old direction.
-            return [ops.where(finite, d, v.value) for d, v in zip(directions, stored)]
+            for variable, direction in zip(stored, directions):
+                variable.assign(ops.where(finite, direction, variable.value))
 
-        directions = tf.cond(take_sam_step, new_direction, lambda: [v.value for v in stored])
-        for variable, direction in zip(stored, directions):
-            variable.assign(direction)
+        # Plain steps neither compute nor write anything here.
+        tf.cond(take_sam_step, store_new_direction, lambda: None)
 
     def _split(self, x, y, sample_weight):
         """The (x, y, sample_weight) sub-batches this replica perturbs separately."""

@@ -289,9 +289,16 @@ def test_sharpness_aware_minimization__splits_not_dividing_batch():
         model.train_on_batch(_X, _Y)
 
 
-def test_sharpness_aware_minimization__unbuilt_inner_model_builds_in_fit():
+@pytest.mark.parametrize("looksam_alpha", [None, 0.5])
+def test_sharpness_aware_minimization__unbuilt_inner_model_builds_in_fit(looksam_alpha):
     inner = keras.Sequential([keras.layers.Dense(4, activation="tanh"), keras.layers.Dense(2)])
-    model = SAM(inner, interval=2)
+    model = SAM(inner, interval=2, looksam_alpha=looksam_alpha)
     model.compile(**_sgd_mse())
     history = model.fit(_X["a"], _Y, batch_size=4, epochs=1, verbose=0)
     assert inner.built and np.isfinite(history.history["loss"][-1])
+    if looksam_alpha is not None:
+        # The buffers were created in the first trace and hold a unit direction.
+        directions = [np.array(v) for v in model.non_trainable_variables
+                      if "sharpness_direction" in v.path]
+        assert len(directions) == len(inner.trainable_variables)
+        assert np.sqrt(sum(np.sum(d ** 2) for d in directions)) == pytest.approx(1.0, abs=1e-5)
