@@ -58,6 +58,8 @@ def test_pretraining__once_per_method_for_both_fractions(tiny_run):
     # One probe per method, fraction and seed.
     assert sorted((key[0], key[3]) for key in tiny_run["probes"]) == sorted(
         (m, f) for m in RUN for f in (0.01, 0.1))
+    # The initialization pre-training started from (same seed, same builder).
+    keras.utils.set_random_seed(ssl.PRETRAIN_SEED)
     fresh = ssl._encoder(_context(tiny_run))
     for method, pretrained in ((k[0], v) for k, v in tiny_run["pretrained"].items()):
         # The encoder was trained (weights differ from its initialization)...
