@@ -74,6 +74,10 @@ class CurriculumDataset(tf.data.Dataset):
             raise ValueError(
                 f"Invalid value received for argument `scores`. Expected one score per "
                 f"example ({num_examples}). Received: {len(scores)} scores")
+        if y is not None and len(y) != num_examples:
+            raise ValueError(
+                f"Invalid value received for argument `y`. Expected one label per example "
+                f"({num_examples}). Received: {len(y)} labels")
         if np.isnan(scores).any():
             raise ValueError("Invalid value received for argument `scores`. Expected numbers "
                              f"without NaN. Received: NaN at {np.flatnonzero(np.isnan(scores))}")

@@ -81,7 +81,12 @@ class ProgressiveResizing(ShapeSchedule):
         self.size_increment = validate_number("size_increment", size_increment, 1,
                                               integer=True)
         if target_size is not None:
-            target_size = (target_size,) * 2 if isinstance(target_size, int) else target_size
+            if not isinstance(target_size, (tuple, list)):
+                target_size = (target_size,) * 2
+            if len(target_size) != 2:
+                raise ValueError("Invalid value received for argument `target_size`. Expected "
+                                 "an integer or a pair (height, width). Received: "
+                                 f"target_size={target_size!r}")
             target_size = tuple(validate_number("target_size", side, 1, integer=True)
                                 for side in target_size)
         self.target_size = target_size

@@ -79,6 +79,10 @@ def teacher_scores(teacher, x, y, kind="loss", from_logits=False, batch_size=256
     if len(labels) != len(outputs):
         raise ValueError(f"Invalid value received for argument `y`. Expected one label per "
                          f"example ({len(outputs)}). Received: {len(labels)} labels")
+    if len(labels) and (labels.min() < 0 or labels.max() >= outputs.shape[-1]):
+        raise ValueError(f"Invalid value received for argument `y`. Expected class ids in "
+                         f"[0, {outputs.shape[-1]}). Received: labels from {labels.min()} "
+                         f"to {labels.max()}")
     probability = outputs[np.arange(len(labels)), labels.astype("int64")]
     if kind == "confidence":
         return 1.0 - probability

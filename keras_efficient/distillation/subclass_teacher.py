@@ -59,6 +59,11 @@ class SubclassTeacher(base.SubclassOutputs, keras.Model):
                  **kwargs):
         trainable = kwargs.pop("trainable", True)
         super().__init__(**kwargs)
+        if not isinstance(backbone, keras.layers.Layer):
+            raise TypeError(
+                "Invalid type received for argument `backbone`. Expected a `keras.Model` "
+                f"or layer. Received: backbone={backbone!r} of type {type(backbone).__name__}"
+            )
         self.backbone = backbone
         self.head = SubclassHead(num_classes, num_subclasses, name="subclass_head")
         self.num_classes, self.num_subclasses = num_classes, num_subclasses

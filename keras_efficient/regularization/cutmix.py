@@ -73,6 +73,13 @@ class CutMix(BatchMixer):
             {"channels_last", "channels_first"})
 
     def mix_images(self, images, partner_images, lam, seed):
+        if images.shape.rank != 4:
+            # A rank-3 image (mapped before `batch`) would cut along the wrong axes.
+            raise ValueError(
+                f"CutMix expects batches of images of shape (batch_size, height, width, "
+                f"channels) or channels first: map it after `dataset.batch(...)`. "
+                f"Received: images.shape={images.shape}"
+            )
         spatial_axes = [1, 2] if self.data_format == "channels_last" else [2, 3]
         sizes = tf.gather(tf.shape(images), spatial_axes)  # (height, width)
         # The paper's reference code: centre uniform over the pixels, half-sides of

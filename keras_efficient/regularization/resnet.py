@@ -83,6 +83,8 @@ def build_resnet(
     validate_number("blocks", blocks, 1, integer=True)
     final_survival = 1.0 if stochastic_depth is None else stochastic_depth
     validate_number("stochastic_depth", final_survival, 0, 1, low_inclusive=False)
+    # Checked here: a negative rate would otherwise silently disable DropBlock.
+    validate_number("drop_block_rate", drop_block_rate, 0, 1, high_inclusive=False)
     inputs = keras.Input(shape=input_shape)
     x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name="stem_conv")(inputs)
     x = keras.layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name="stem_bn")(x)

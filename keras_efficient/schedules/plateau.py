@@ -13,6 +13,7 @@ from keras import ops
 from keras.src.utils.io_utils import print_msg  # Keras's callback logging
 
 from keras_efficient.utils import register
+from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_number
 
 _SCHEDULES = keras.optimizers.schedules
@@ -117,6 +118,8 @@ class ReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
 
     def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
                  min_delta=1e-4, cooldown=0, min_lr=0.0, **kwargs):
+        # Keras only warns on an unknown mode and falls back to "auto".
+        validate_choice("mode", mode, ("auto", "min", "max"))
         validate_number("factor", factor, 0, 1, low_inclusive=False, high_inclusive=False)
         validate_number("patience", patience, 0, integer=True)
         validate_number("cooldown", cooldown, 0, integer=True)

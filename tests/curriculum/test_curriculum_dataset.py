@@ -1,3 +1,4 @@
+import contextlib
 import math
 
 import keras
@@ -85,18 +86,33 @@ def test_curriculum_dataset__include_ids_and_dict_features():
 
 
 def test_curriculum_dataset__distributes_over_two_replicas():
-    data = CurriculumDataset(IDS, LABELS, scores=SCORES, pacing=pacing.linear(6),
-                             batch_size=8)
-    with testing.two_replica_strategy().scope():
-        model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(3)])
-        model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    history = model.fit(data, epochs=2, steps_per_epoch=3, verbose=0)
-    assert np.isfinite(history.history["loss"]).all()
+    def fit(strategy=None):
+        data = CurriculumDataset(IDS, LABELS, scores=SCORES, pacing=pacing.linear(6),
+                                 batch_size=8, seed=1)
+        with strategy.scope() if strategy else contextlib.nullcontext():
+            keras.utils.set_random_seed(0)
+            model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(3)])
+            model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        history = model.fit(data, epochs=2, steps_per_epoch=3, verbose=0)
+        return history.history["loss"], model.get_weights()
+
+    losses, weights = fit(testing.two_replica_strategy())
+    assert np.isfinite(losses).all()
+    # The same batches split over two replicas train exactly like one device.
+    single_losses, single_weights = fit()
+    np.testing.assert_allclose(losses, single_losses, rtol=1e-5)
+    for replicated, single in zip(weights, single_weights):
+        np.testing.assert_allclose(replicated, single, atol=1e-6)
 
 
 def test_curriculum_dataset__rejects_scores_of_the_wrong_length():
     with pytest.raises(ValueError, match="argument `scores`.*50.*Received: 49"):
         CurriculumDataset(IDS, LABELS, scores=SCORES[:-1], pacing=pacing.linear(5))
+
+
+def test_curriculum_dataset__rejects_labels_of_the_wrong_length():
+    with pytest.raises(ValueError, match="argument `y`.*50.*Received: 49"):
+        CurriculumDataset(IDS, LABELS[:-1], scores=SCORES, pacing=pacing.linear(5))
 
 
 def test_curriculum_dataset__rejects_nan_scores():

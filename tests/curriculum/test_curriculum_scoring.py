@@ -51,3 +51,5 @@ def test_teacher_scores__rejects_bad_input():
         teacher_scores(teacher, x, np.zeros(4, int), kind="margin")
     with pytest.raises(ValueError, match="argument `y`.*4.*Received: 3"):
         teacher_scores(teacher, x, np.zeros(3, int))
+    with pytest.raises(ValueError, match=r"argument `y`.*\[0, 2\).*to 2"):
+        teacher_scores(teacher, x, np.array([0, 1, 2, 1]))

@@ -136,6 +136,8 @@ def test_progressive_resizing__config_round_trip():
     ({"delay_fraction": 0.6, "finetune_fraction": 0.5}, r"argument `finetune_fraction`.*0\.4"),
     ({"size_increment": 0}, "argument `size_increment`"),
     ({"target_size": 0}, "argument `target_size`"),
+    ({"target_size": (16,)}, "argument `target_size`.*pair"),
+    ({"target_size": (16, 16, 1)}, "argument `target_size`.*pair"),
     ({"interpolation": "cubic"}, "argument `interpolation`"),
 ])
 def test_progressive_resizing__rejects_bad_arguments(kwargs, match):

@@ -209,6 +209,8 @@ def test_subclass_teacher__bad_input_raises():
         _teacher(temperature=0.0)
     with pytest.raises(ValueError, match="argument `loss`"):
         _teacher().compile(optimizer="sgd", loss="mse")
+    with pytest.raises(TypeError, match="argument `backbone`"):
+        SubclassTeacher(lambda x: x, 2, 6)
 
 
 # ---------------------------------------------------------------- SubclassDistiller
@@ -239,10 +241,14 @@ def test_subclass_distiller__loss_equals_float64_reference(alpha, temperature, r
 def test_subclass_distiller__subclass_teacher_as_student_and_frozen_teacher():
     distiller = SubclassDistiller(_teacher(), _teacher(width=4, seed=2), temperature=2.0)
     teacher_weights = [w.copy() for w in distiller.teacher.get_weights()]
+    student_weights = [w.copy() for w in distiller.student.get_weights()]
     distiller.compile(optimizer=_sgd())
     distiller.fit(X, Y_BINARY, batch_size=4, epochs=2, verbose=0)
     for old, new in zip(teacher_weights, distiller.teacher.get_weights()):
         np.testing.assert_array_equal(old, new)
+    # ... while the student did train.
+    for old, new in zip(student_weights, distiller.student.get_weights()):
+        assert not np.array_equal(old, new)
     np.testing.assert_allclose(distiller.student.predict(X, verbose=0),
                                distiller.predict(X, verbose=0), atol=1e-6)
 

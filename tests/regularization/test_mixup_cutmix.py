@@ -175,6 +175,11 @@ def test_batch_mixing__bad_arguments(mixer_cls, kwargs, error, match):
         mixer_cls(**kwargs)
 
 
+def test_cut_mix__rejects_unbatched_images():
+    with pytest.raises(ValueError, match="CutMix expects batches.*images.shape=\\(12, 10, 2\\)"):
+        CutMix(num_classes=BATCH, seed=1)(_constant_images()[0], np.arange(BATCH))
+
+
 def test_cut_mix__bad_data_format():
     with pytest.raises(ValueError, match="argument `data_format`"):
         CutMix(data_format="channels_middle")

@@ -241,6 +241,12 @@ def test_build_resnet__survival_decays_linearly():
         1.0}
 
 
+@pytest.mark.parametrize("rate", [-0.1, 1.0])
+def test_build_resnet__rejects_bad_drop_block_rate(rate):
+    with pytest.raises(ValueError, match="argument `drop_block_rate`"):
+        build_resnet((8, 8, 3), 5, blocks=2, filters=4, drop_block_rate=rate)
+
+
 def _classifier_compile():
     return {"optimizer": keras.optimizers.SGD(0.05),
             "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}

@@ -113,6 +113,7 @@ def test_scaled_schedule__harness(check):
         ({"patience": -1}, ValueError, "argument `patience`"),
         ({"cooldown": -1}, ValueError, "argument `cooldown`"),
         ({"min_lr": -1.0}, ValueError, "argument `min_lr`"),
+        ({"mode": "minimum"}, ValueError, "argument `mode`. Expected one of"),
     ],
 )
 def test_reduce_lr_on_plateau__bad_arguments(kwargs, error, match):
