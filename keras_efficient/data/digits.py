@@ -4,6 +4,7 @@ import dataclasses
 
 import numpy as np
 
+from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_number
 
 
@@ -50,11 +51,8 @@ def load_digits(image_size=8, channels=1, test_fraction=0.25, seed=0):
     validate_number("image_size", image_size, 8, integer=True)
     validate_number("test_fraction", test_fraction, 0, 1, low_inclusive=False,
                     high_inclusive=False)
-    if channels not in (1, 3):
-        raise ValueError(
-            f"Invalid value received for argument `channels`. Expected 1 or 3. "
-            f"Received: channels={channels!r}"
-        )
+    validate_choice("channels", channels, (1, 3))
+    validate_number("seed", seed, 0, integer=True)
     from sklearn.datasets import load_digits as sklearn_digits
     from sklearn.model_selection import train_test_split
 

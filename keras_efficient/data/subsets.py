@@ -33,6 +33,10 @@ def few_label_subset(x, y, fraction, seed=0, return_indices=False):
     y = np.asarray(y)
     if y.ndim != 1:
         raise ValueError(f"Expected integer labels of shape (n,); received shape {y.shape}.")
+    lengths = {len(v) for v in (x.values() if isinstance(x, dict) else [x])}
+    if lengths != {len(y)}:
+        raise ValueError(f"Expected `x` with one example per label ({len(y)}) along its "
+                         f"first axis. Received: lengths {sorted(lengths)}")
     rng = np.random.default_rng(seed)
     chosen = []
     for label in np.unique(y):
@@ -108,6 +112,9 @@ def symmetric_label_noise(y, fraction, num_classes, seed=0):
     validate_number("fraction", fraction, 0, 1)
     validate_number("num_classes", num_classes, 2, integer=True)
     y = np.asarray(y)
+    if y.ndim != 1 or not np.all((y >= 0) & (y < num_classes)):
+        raise ValueError(f"Expected integer labels of shape (n,) in [0, {num_classes}). "
+                         f"Received: y.shape={y.shape} with labels {np.unique(y).tolist()}")
     rng = np.random.default_rng(seed)
     flipped = rng.random(len(y)) < fraction
     offsets = rng.integers(1, num_classes, size=len(y))

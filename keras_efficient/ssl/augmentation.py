@@ -99,7 +99,8 @@ class SimCLRAugmentation(keras.layers.Layer):
         self.blur_kernel_size = validate_number("blur_kernel_size", blur_kernel_size, 1,
                                                 integer=True)
         self.value_range = tuple(value_range)
-        self.seed = seed
+        # Validated here: the sub-layers get `seed + offset` and would report that.
+        self.seed = seed if seed is None else validate_number("seed", seed, integer=True)
 
         def sub_seed(offset):
             return None if seed is None else seed + offset

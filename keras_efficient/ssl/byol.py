@@ -150,7 +150,7 @@ class BYOL(SelfSupervisedModel):
     def _after_update(self):
         decay = self.current_target_decay()
         for target, online in self._target_pairs():
-            target.assign(decay * target + (1.0 - decay) * ops.cast(online, target.dtype))
+            target.assign(decay * target + (1.0 - decay) * online)
 
     def fit(self, *args, **kwargs):
         if self.decay_steps is None:

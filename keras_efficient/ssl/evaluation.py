@@ -7,6 +7,11 @@ from keras_efficient.utils import validate_number
 
 def _classifier(encoder, num_classes, train_encoder, name, initial_head=None):
     validate_number("num_classes", num_classes, 2, integer=True)
+    if not isinstance(encoder, keras.layers.Layer):
+        raise TypeError(
+            "Invalid type received for argument `encoder`. Expected a built Keras model. "
+            f"Received: encoder of type {type(encoder).__name__}"
+        )
     if not encoder.built or not hasattr(encoder, "input_shape"):
         raise ValueError(
             "The `encoder` must be a built Keras model with a known input shape (e.g. "

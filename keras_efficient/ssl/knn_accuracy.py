@@ -23,16 +23,27 @@ def knn_accuracy(train_features, train_labels, test_features, test_labels, k=20)
     validate_number("k", k, 1, integer=True)
     train = np.asarray(train_features, np.float32)
     test = np.asarray(test_features, np.float32)
+    train_labels, test_labels = np.asarray(train_labels), np.asarray(test_labels)
+    if (train.ndim != 2 or test.ndim != 2 or train.shape[1] != test.shape[1]
+            or train_labels.shape != train.shape[:1] or test_labels.shape != test.shape[:1]
+            or not len(train) or np.min(train_labels) < 0):
+        raise ValueError(
+            "Expected `train_features` (n >= 1, dim) and `test_features` (m, dim) with "
+            "non-negative integer labels (n,) and (m,). Received: train_features.shape="
+            f"{train.shape}, train_labels.shape={train_labels.shape}, test_features.shape="
+            f"{test.shape}, test_labels.shape={test_labels.shape}"
+        )
     train = train / np.maximum(np.linalg.norm(train, axis=1, keepdims=True), 1e-12)
     test = test / np.maximum(np.linalg.norm(test, axis=1, keepdims=True), 1e-12)
     k = min(k, len(train))
     similarity = test @ train.T
     neighbours = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
-    neighbour_labels = np.asarray(train_labels)[neighbours]
-    num_classes = int(max(np.max(train_labels), np.max(test_labels))) + 1
+    neighbour_labels = train_labels[neighbours]
+    # Only training labels can win a vote.
+    num_classes = int(np.max(train_labels)) + 1
     votes = np.zeros((len(test), num_classes), np.int64)
     np.add.at(votes, (np.arange(len(test))[:, None], neighbour_labels), 1)
-    return float(np.mean(np.argmax(votes, axis=1) == np.asarray(test_labels)))
+    return float(np.mean(np.argmax(votes, axis=1) == test_labels))
 
 
 class KNNAccuracy(keras.callbacks.Callback):
@@ -65,7 +76,7 @@ class KNNAccuracy(keras.callbacks.Callback):
         super().__init__()
         self.k = validate_number("k", k, 1, integer=True)
         self.every = validate_number("every", every, 1, integer=True)
-        self.batch_size = batch_size
+        self.batch_size = validate_number("batch_size", batch_size, 1, integer=True)
         self.data = (x_train, np.asarray(y_train), x_test, np.asarray(y_test))
         self.history = []
 

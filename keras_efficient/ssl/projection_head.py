@@ -49,7 +49,7 @@ class ProjectionHead(keras.layers.Layer):
     def __init__(self, hidden_dims=(256,), output_dim=128, batch_norm=True,
                  output_batch_norm=False, synchronized=True, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(hidden_dims, int) or not all(
+        if not isinstance(hidden_dims, (list, tuple)) or not all(
             isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in hidden_dims
         ):
             raise ValueError(

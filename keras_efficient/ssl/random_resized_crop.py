@@ -1,23 +1,25 @@
 """Random resized crop (Inception-style), vectorized over the batch."""
 
 import math
+import numbers
 
 import keras
 from keras import ops
 
 from keras_efficient.utils import register
+from keras_efficient.utils import validate_choice
 
 
-def _validate_range(name, value, low, low_inclusive):
+def _validate_range(name, value, low, high=None):
+    """`value` as a float pair `low < v[0] <= v[1] (<= high)`, else a `ValueError`."""
     valid = (isinstance(value, (tuple, list)) and len(value) == 2
-             and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-             and (value[0] >= low if low_inclusive else value[0] > low)
-             and value[0] <= value[1])
+             and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value)
+             and low < value[0] <= value[1] and (high is None or value[1] <= high))
     if not valid:
-        bound = f">= {low}" if low_inclusive else f"> {low}"
+        bound = "" if high is None else f" <= {high}"
         raise ValueError(
             f"Invalid value received for argument `{name}`. Expected a pair (low, high) "
-            f"with {bound} low <= high. Received: {name}={value!r}"
+            f"with {low} < low <= high{bound}. Received: {name}={value!r}"
         )
     return tuple(float(v) for v in value)
 
@@ -82,15 +84,12 @@ class RandomResizedCrop(keras.layers.Layer):
     def __init__(self, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), seed=None, data_format=None,
                  **kwargs):
         super().__init__(**kwargs)
-        self.scale = _validate_range("scale", scale, 0, False)
-        if self.scale[1] > 1:
-            raise ValueError(
-                "Invalid value received for argument `scale`. Expected a pair (low, high) "
-                f"in (0, 1]. Received: scale={scale!r}"
-            )
-        self.ratio = _validate_range("ratio", ratio, 0, False)
+        self.scale = _validate_range("scale", scale, 0, 1)
+        self.ratio = _validate_range("ratio", ratio, 0)
         self.seed = seed
-        self.data_format = data_format or keras.config.image_data_format()
+        self.data_format = validate_choice(
+            "data_format", data_format or keras.config.image_data_format(),
+            ("channels_last", "channels_first"))
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def build(self, input_shape):

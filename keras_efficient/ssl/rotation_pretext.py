@@ -55,7 +55,11 @@ class RotationPretext:
                 f"size, channels). Received: images.shape={tuple(images.shape)}"
             )
         batch_size = ops.shape(images)[0]
-        rotated = ops.concatenate([rotate_90(images, k) for k in range(4)], axis=0)
+        # Each rotation from the previous one: 3 transposes and flips, not 6.
+        rotations = [images]
+        for _ in range(3):
+            rotations.append(rotate_90(rotations[-1], 1))
+        rotated = ops.concatenate(rotations, axis=0)
         labels = ops.repeat(ops.arange(4, dtype="int32"), batch_size)
         return rotated, labels
 

@@ -41,7 +41,8 @@ def test_load_digits__upscaled_three_channel():
 
 @pytest.mark.parametrize("kwargs, argument", [({"image_size": 4}, "image_size"),
                                               ({"test_fraction": 1.0}, "test_fraction"),
-                                              ({"channels": 2}, "channels")])
+                                              ({"channels": 2}, "channels"),
+                                              ({"seed": -1}, "seed")])
 def test_load_digits__bad_arguments_raise(kwargs, argument):
     with pytest.raises(ValueError, match=f"argument `{argument}`"):
         data.load_digits(**kwargs)
@@ -61,10 +62,14 @@ def test_few_label_subset__stratified_with_at_least_one_per_class():
 
 def test_few_label_subset__dict_inputs_and_bad_fraction():
     y = np.array([0, 0, 1, 1])
-    x_few, _ = data.few_label_subset({"image": np.arange(4)}, y, 0.5)
+    x_few, y_few = data.few_label_subset({"image": np.arange(4)}, y, 0.5)
     assert x_few["image"].shape == (2,)
+    np.testing.assert_array_equal(y[x_few["image"]], y_few)  # images stay with their labels
+    assert y_few.tolist() == [0, 1]
     with pytest.raises(ValueError, match=r"argument `fraction`.*\(0, 1\]"):
         data.few_label_subset(np.arange(4), y, 0.0)
+    with pytest.raises(ValueError, match=r"one example per label \(4\).*lengths \[3\]"):
+        data.few_label_subset({"image": np.arange(3)}, y, 0.5)
 
 
 def test_group_classes__digits_into_two_superclasses():
@@ -104,3 +109,5 @@ def test_symmetric_label_noise__rate_and_uniform_other_classes():
     np.testing.assert_allclose(shares, 1 / 9, atol=0.01)
     with pytest.raises(ValueError, match="argument `fraction`"):
         data.symmetric_label_noise(y, 1.5, 10)
+    with pytest.raises(ValueError, match=r"labels of shape \(n,\) in \[0, 5\)"):
+        data.symmetric_label_noise(y, 0.2, 5)

@@ -330,4 +330,13 @@ def test_notebook__bert_agnews_runs_in_smoke_mode(tmp_path, monkeypatch):
     assert [(r.encoder_size, r.variant) for r in results] == [
         ("bert-small", "pretrained"), ("bert-small", "shuffled")]
     assert all(0.0 <= r.best_accuracy <= 1.0 for r in results)
+    # One validation accuracy per smoke epoch; the best is one of them.
+    assert all(len(r.val_accuracy) == bert.SMOKE_BUDGET["epochs"]
+               and r.best_accuracy in r.val_accuracy for r in results)
     assert "| bert-small | shuffled |" in namespace["table"]
+
+
+def test_compare_pretrained_vs_shuffled__misspelt_learning_rate_key_rejected():
+    with pytest.raises(ValueError, match=r"argument `learning_rates`.*'pretrained', "
+                                         r"'shuffled'.*pretrain"):
+        bert.compare_pretrained_vs_shuffled("bert-small", learning_rates={"pretrain": 1e-4})

@@ -82,6 +82,10 @@ def test_simclr_augmentation__compiles_with_xla_on_one_channel_images():
     images = np.random.default_rng(3).random((4, SIZE, SIZE, 1)).astype("float32")
     output = tf.function(augment, jit_compile=True)(images)
     assert output.shape == images.shape and np.all(np.isfinite(output))
+    # Every image augmented, within the value range (XLA draws differ from eager ones).
+    output = np.asarray(output)
+    assert 0.0 <= output.min() and output.max() <= 1.0
+    assert np.all(np.abs(output - images).mean(axis=(1, 2, 3)) > 0.01)
 
 
 @pytest.mark.parametrize("check", testing.LAYER_CHECKS)
@@ -102,10 +106,16 @@ def test_random_resized_crop__harness(check):
     ({"scale": (0.0, 1.0)}, "argument `scale`"),
     ({"scale": (0.5, 1.5)}, "argument `scale`"),
     ({"ratio": (2.0, 1.0)}, "argument `ratio`"),
+    ({"data_format": "nhwc"}, "argument `data_format`"),
 ])
 def test_random_resized_crop__rejects_bad_ranges(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ke.layers.RandomResizedCrop(**kwargs)
+
+
+def test_random_resized_crop__accepts_numpy_floats():
+    crop = ke.layers.RandomResizedCrop(scale=(np.float32(0.5), np.float64(1.0)))
+    assert crop.scale == (0.5, 1.0)
 
 
 def test_simclr_augmentation__rejects_bad_arguments():
@@ -113,3 +123,5 @@ def test_simclr_augmentation__rejects_bad_arguments():
         ke.layers.SimCLRAugmentation(jitter_probability=1.5)
     with pytest.raises(ValueError, match="argument `preset`"):
         ke.layers.SimCLRAugmentation.from_preset("mnist")
+    with pytest.raises(TypeError, match="argument `seed`.*seed=1.5"):
+        ke.layers.SimCLRAugmentation(seed=1.5)

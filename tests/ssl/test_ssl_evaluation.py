@@ -64,3 +64,18 @@ def test_linear_probe__rejects_bad_arguments():
         ke.models.linear_probe(encoder, 1)
     with pytest.raises(ValueError, match="argument `k`"):
         ke.callbacks.KNNAccuracy(None, [0], None, [0], k=0)
+    with pytest.raises(ValueError, match="argument `batch_size`"):
+        ke.callbacks.KNNAccuracy(None, [0], None, [0], batch_size=0)
+    with pytest.raises(TypeError, match="argument `encoder`"):
+        ke.models.linear_probe("encoder", 3)
+
+
+@pytest.mark.parametrize("train, train_labels, test", [
+    (np.ones((4, 3)), [0, 1, 0, 1], np.ones((2, 4))),  # feature sizes differ
+    (np.ones((4, 3)), [0, 1, 0], np.ones((2, 3))),  # one label short
+    (np.ones(4), [0, 1, 0, 1], np.ones(2)),  # not (n, dim)
+    (np.ones((4, 3)), [0, -1, 0, 1], np.ones((2, 3))),  # negative label
+])
+def test_knn_accuracy__rejects_mismatched_shapes_and_negative_labels(train, train_labels, test):
+    with pytest.raises(ValueError, match="Expected `train_features` .n >= 1, dim."):
+        knn_accuracy(train, train_labels, test, [0, 1], k=1)

@@ -123,6 +123,10 @@ def test_ssl_models__labelled_datasets_are_accepted_and_labels_ignored():
     model.compile(optimizer="adam")
     history = model.fit(IMAGES, np.arange(8), batch_size=4, verbose=0)
     assert np.isfinite(history.history["loss"][0])
+    # On fixed views the labels change nothing.
+    without = model.evaluate(VIEWS, batch_size=8, verbose=0, return_dict=True)
+    labelled = model.evaluate(VIEWS, np.arange(8), batch_size=8, verbose=0, return_dict=True)
+    assert labelled == without
 
 
 @pytest.mark.parametrize("temperature", [0.0, -0.5])

@@ -38,6 +38,7 @@ def test_projection_head__harness(check):
 @pytest.mark.parametrize("kwargs, match", [
     ({"output_dim": 0}, "argument `output_dim`"),
     ({"hidden_dims": 256}, "argument `hidden_dims`"),
+    ({"hidden_dims": 2.5}, "argument `hidden_dims`"),
     ({"hidden_dims": (256, -1)}, "argument `hidden_dims`"),
 ])
 def test_projection_head__rejects_bad_arguments(kwargs, match):

@@ -116,6 +116,8 @@ def compare_pretrained_vs_shuffled(
     handle = encoder_handle(encoder_size, handle)
     for variant in variants:
         validate_choice("variants", variant, VARIANTS)
+    for variant in learning_rates or {}:  # a misspelt key would silently keep the book's rate
+        validate_choice("learning_rates", variant, VARIANTS)
     learning_rates = {**BOOK_LEARNING_RATES[encoder_size], **(learning_rates or {})}
     preprocessor = load_bert_preprocessor(handle, sequence_length)
     validation = load_ag_news(preprocessor, "test", batch_size, data_dir=data_dir,
