@@ -11,6 +11,13 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, received {text}")
+    return value
+
+
 def _run_and_report(experiments, data, settings, out_dir, command):
     from keras_efficient import distribute
     from keras_efficient.experiments.report import write_report
@@ -48,7 +55,7 @@ def demo(args):
             print(f"{experiment.name}: {experiment.title}")
         return 0
     experiments = _select(args.only.split(",") if args.only else [])
-    seeds = tuple(range(args.seeds if args.seeds else (2 if args.quick else 3)))
+    seeds = tuple(range(args.seeds or (2 if args.quick else 3)))
     settings = RunSettings(seeds=seeds, quick=args.quick, epochs=args.epochs)
     command = "keras-efficient " + " ".join(sys.argv[1:]) if sys.argv[1:] else "demo"
     return _run_and_report(experiments, load_digits(), settings, args.out, command)
@@ -129,8 +136,9 @@ def build_parser():
     demo_parser.add_argument("--out", default="demo_report", help="report folder")
     demo_parser.add_argument("--only", default=None,
                              help="comma-separated experiment names")
-    demo_parser.add_argument("--seeds", type=int, default=None, help="number of seeds")
-    demo_parser.add_argument("--epochs", type=int, default=None,
+    demo_parser.add_argument("--seeds", type=_positive_int, default=None,
+                             help="number of seeds")
+    demo_parser.add_argument("--epochs", type=_positive_int, default=None,
                              help="override every experiment's epochs")
     demo_parser.add_argument("--list", action="store_true", help="list experiments and exit")
     demo_parser.set_defaults(handler=demo)

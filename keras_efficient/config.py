@@ -25,10 +25,13 @@ task:                    # what is trained and measured
 an unknown key or a wrong type raises `ConfigError` naming the key and the file.
 """
 
+import copy
 import dataclasses
 import pathlib
 
 import yaml
+
+from keras_efficient.distribute.strategy import STRATEGY_KINDS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,8 +45,7 @@ class Field:
 
 SCHEMA = {
     "runtime": {
-        "strategy": Field((str,), "auto",
-                          ("auto", "tpu", "mirrored", "multi_worker", "gpu", "cpu")),
+        "strategy": Field((str,), "auto", STRATEGY_KINDS),
         "tpu": Field((str, type(None)), None),
         "mixed_precision": Field((str,), "float32",
                                  ("float32", "mixed_bfloat16", "mixed_float16", "bfloat16")),
@@ -127,7 +129,8 @@ def validate(raw, source="<dict>"):
         _reject_unknown(values, fields, f"{block}.", source)
         filled = {}
         for key, field in fields.items():
-            value = values.get(key, field.default)
+            # A copy of a mutable default, so that editing one config edits no other.
+            value = values[key] if key in values else copy.deepcopy(field.default)
             _check_value(block, key, value, field, source)
             filled[key] = value
         blocks[block] = filled

@@ -127,6 +127,9 @@ def test_check_loss__reference_check_fails_on_wrong_reference():
 def test_check_rejects_unknown_check_name():
     with pytest.raises(ValueError, match="Unknown check"):
         testing.check_layer(keras.layers.Dense, {"units": 2}, X, checks=["nope"])
+    # Rejected before any check runs (the saving check would fail with a TypeError).
+    with pytest.raises(ValueError, match="Unknown check 'nope'"):
+        testing.check_layer(UnregisteredScale, {}, X, checks=["saving", "nope"])
 
 
 @pytest.mark.parametrize("check", testing.MODEL_CHECKS)

@@ -120,18 +120,19 @@ class BackupAndRestore(keras.callbacks.Callback):
 
     def _save(self, epoch, step):
         self._steps_since_save = 0
-        os.makedirs(self.worker_dir, exist_ok=True)
+        folder = self.worker_dir
+        os.makedirs(folder, exist_ok=True)
         # A new weights file, then an atomic switch of position.json to it: a
         # worker killed at any point leaves a consistent backup behind.
         weights = f"epoch{epoch}-step{step}.weights.h5"
-        self.model.save_weights(os.path.join(self.worker_dir, weights))
-        temporary = self._position_path() + ".tmp"
-        with open(temporary, "w") as file:
+        self.model.save_weights(os.path.join(folder, weights))
+        position = self._position_path()
+        with open(position + ".tmp", "w") as file:
             json.dump({"epoch": epoch, "step": step, "weights": weights}, file)
-        os.replace(temporary, self._position_path())
-        for name in os.listdir(self.worker_dir):
+        os.replace(position + ".tmp", position)
+        for name in os.listdir(folder):
             if name.endswith(".weights.h5") and name != weights:
-                os.remove(os.path.join(self.worker_dir, name))
+                os.remove(os.path.join(folder, name))
 
     @classmethod
     def from_config(cls, config):

@@ -6,7 +6,9 @@ import tensorflow as tf
 from keras_efficient.distribute.backup import BackupAndRestore
 from keras_efficient.distribute.multi_worker import is_chief
 from keras_efficient.distribute.multi_worker import patch_keras_for_multi_worker
+from keras_efficient.distribute.sharding import SHARD_POLICIES
 from keras_efficient.distribute.sharding import shard_dataset
+from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_number
 
 
@@ -87,6 +89,7 @@ def fit(
         raise TypeError("Invalid type received for argument `dataset`. Expected a batched "
                         f"tf.data.Dataset. Received: {type(dataset).__name__}")
     validate_number("epochs", epochs, 1, integer=True)
+    validate_choice("shard_policy", shard_policy, SHARD_POLICIES)
     for reserved in ("initial_epoch", "x", "y", "batch_size", "epochs"):
         if reserved in fit_kwargs:
             raise TypeError(f"`{reserved}` is set by ke.distribute.fit; don't pass it.")
@@ -105,10 +108,9 @@ def fit(
     if not is_chief():
         verbose = 0
     callbacks = list(callbacks or [])
-    backups = [c for c in callbacks if isinstance(c, BackupAndRestore)]
+    backup = next((c for c in callbacks if isinstance(c, BackupAndRestore)), None)
     epoch, step = 0, 0
-    if backups:
-        backup = backups[0]
+    if backup is not None:
         backup._managed = True
         backup.total_epochs = epochs
         with model.distribute_strategy.scope():
@@ -124,7 +126,7 @@ def fit(
     histories = []
     if step:
         # Finish the interrupted epoch on the batches it had not trained on.
-        backups[0].step_offset = step
+        backup.step_offset = step
         histories.append(run(epoch, epoch + 1, steps_per_epoch - step,
                              epoch * steps_per_epoch + step))
         epoch += 1

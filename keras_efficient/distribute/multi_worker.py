@@ -68,21 +68,40 @@ def patch_keras_for_multi_worker():
     tf_trainer.reduce_per_replica = _reduce_per_replica
 
 
-def task_info():
-    """`(task_type, task_index, num_workers)` from TF_CONFIG; `("worker", 0, 1)` without."""
+def _tf_config():
+    """TF_CONFIG as a dict ({} when unset), or a `ValueError` saying what is wrong."""
     raw = os.environ.get("TF_CONFIG")
     if not raw:
-        return "worker", 0, 1
-    config = json.loads(raw)
+        return {}
+    try:
+        config = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"TF_CONFIG is not valid JSON with a 'cluster' entry: {error}") from error
+    if not isinstance(config, dict):  # a bad environment value, not an argument's type
+        raise ValueError(  # noqa: TRY004
+            f"TF_CONFIG is not valid JSON with a 'cluster' entry: {raw!r}")
+    return config
+
+
+def _workers(config):
     cluster = config.get("cluster", {})
+    return list(cluster.get("chief", [])) + list(cluster.get("worker", []))
+
+
+def cluster_workers():
+    """The worker addresses in TF_CONFIG (chief included), or [] when unset."""
+    return _workers(_tf_config())
+
+
+def task_info():
+    """`(task_type, task_index, num_workers)` from TF_CONFIG; `("worker", 0, 1)` without."""
+    config = _tf_config()
     task = config.get("task", {})
-    num_workers = len(cluster.get("chief", [])) + len(cluster.get("worker", []))
-    return task.get("type", "worker"), int(task.get("index", 0)), max(num_workers, 1)
+    return task.get("type", "worker"), int(task.get("index", 0)), max(len(_workers(config)), 1)
 
 
 def is_chief():
     """Whether this process is the chief: the `chief` task, or worker 0 without one."""
     task_type, task_index, _ = task_info()
-    raw = os.environ.get("TF_CONFIG")
-    has_chief = bool(raw) and bool(json.loads(raw).get("cluster", {}).get("chief"))
+    has_chief = bool(_tf_config().get("cluster", {}).get("chief"))
     return task_type == "chief" or (task_type == "worker" and task_index == 0 and not has_chief)

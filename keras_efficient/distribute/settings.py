@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from keras_efficient.distribute.xla import _device_type
 from keras_efficient.distribute.xla import jit_compile_for
+from keras_efficient.utils import validate_number
 
 #: Steps per `tf.function` call on a TPU: amortizes the host round trip per step.
 TPU_STEPS_PER_EXECUTION = 32
@@ -34,6 +35,7 @@ class TrainingSettings:
 
     def check_batch_size(self, global_batch_size):
         """Raise a `ValueError` unless the global batch splits evenly over replicas."""
+        validate_number("batch_size", global_batch_size, 1, integer=True)
         if global_batch_size % self.num_replicas:
             raise ValueError(
                 f"Invalid value received for argument `batch_size`. Expected a multiple of "

@@ -48,7 +48,8 @@ def shard_dataset(dataset, policy="auto"):
     """
     validate_choice("policy", policy, SHARD_POLICIES)
     if not isinstance(dataset, tf.data.Dataset):
-        raise TypeError(f"Expected a tf.data.Dataset. Received: {type(dataset).__name__}")
+        raise TypeError("Invalid type received for argument `dataset`. Expected a "
+                        f"tf.data.Dataset. Received: {type(dataset).__name__}")
     if policy == "file":
         readers = sorted(_dataset_ops(dataset) & set(_FILE_READERS))
         if not readers:

@@ -1,12 +1,13 @@
 """One strategy factory so the same script runs on CPU, GPUs, several machines and TPU."""
 
 import dataclasses
-import json
 import logging
 import os
 
 import tensorflow as tf
 
+from keras_efficient.distribute.multi_worker import cluster_workers
+from keras_efficient.distribute.multi_worker import patch_keras_for_multi_worker
 from keras_efficient.utils import validate_choice
 
 logger = logging.getLogger("keras_efficient")
@@ -61,18 +62,6 @@ def _connect_tpu(tpu):
     )
 
 
-def _cluster_workers():
-    """The worker addresses in TF_CONFIG (chief included), or [] when unset."""
-    raw = os.environ.get("TF_CONFIG")
-    if not raw:
-        return []
-    try:
-        cluster = json.loads(raw).get("cluster", {})
-    except (json.JSONDecodeError, AttributeError) as error:
-        raise ValueError(f"TF_CONFIG is not valid JSON with a 'cluster' entry: {error}") from error
-    return list(cluster.get("chief", [])) + list(cluster.get("worker", []))
-
-
 def _gpus():
     return [device.name for device in tf.config.list_logical_devices("GPU")]
 
@@ -94,7 +83,7 @@ def choose_strategy(kind="auto", tpu=None):
 
 def _choice_without_tpu(prefix=""):
     """The automatic choice once a TPU is ruled out."""
-    workers = _cluster_workers()
+    workers = cluster_workers()
     # Checked before GPUs: several machines with several GPUs each want MultiWorker.
     if len(workers) > 1:
         return StrategyChoice("multi_worker", f"{prefix}TF_CONFIG names {len(workers)} workers",
@@ -113,7 +102,7 @@ def _explicit_choice(kind, tpu):
     if kind == "tpu":
         return StrategyChoice("tpu", "requested: kind='tpu'")
     if kind == "multi_worker":
-        workers = _cluster_workers()
+        workers = cluster_workers()
         if not workers:
             raise ValueError(
                 "kind='multi_worker' needs TF_CONFIG naming the cluster's workers, e.g. "
@@ -177,8 +166,6 @@ def get_strategy(kind="auto", tpu=None):
 def _build(choice):
     logger.info("keras_efficient: %s strategy (%s)", choice.kind, choice.reason)
     if choice.kind == "multi_worker":
-        from keras_efficient.distribute.multi_worker import patch_keras_for_multi_worker
-
         patch_keras_for_multi_worker()
         return tf.distribute.MultiWorkerMirroredStrategy()
     if choice.kind == "mirrored":

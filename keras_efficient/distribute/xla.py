@@ -11,6 +11,8 @@ import os
 
 import tensorflow as tf
 
+from keras_efficient.utils import validate_choice
+
 #: Environment variable that overrides the policy: 1/true/on or 0/false/off.
 JIT_ENVIRONMENT_VARIABLE = "KERAS_EFFICIENT_JIT_COMPILE"
 
@@ -59,11 +61,7 @@ def jit_compile_for(strategy=None):
 
 def jit_compile_for_device(device_type):
     """The XLA choice for a device type ("CPU", "GPU" or "TPU"), override included."""
-    if device_type not in JIT_BY_DEVICE_TYPE:
-        raise ValueError(
-            f"Invalid value received for argument `device_type`. Expected one of "
-            f"{sorted(JIT_BY_DEVICE_TYPE)}. Received: device_type={device_type!r}"
-        )
+    validate_choice("device_type", device_type, JIT_BY_DEVICE_TYPE)
     override = os.environ.get(JIT_ENVIRONMENT_VARIABLE)
     if override is not None and override.strip() != "":
         value = override.strip().lower()

@@ -42,8 +42,8 @@ class ExperimentContext:
     Args:
         data: a `keras_efficient.data.Digits` (x_train, y_train, x_test, y_test,
             num_classes), identical for every variant and seed.
-        seed: the run's seed; variants call `keras.utils.set_random_seed(seed)`
-            through `train_classifier` or themselves.
+        seed: the run's seed; the runner calls `keras.utils.set_random_seed(seed)`
+            before each variant.
         epochs: the training budget for this run (smaller with `--quick`).
         batch_size: the batch size the runner chose.
         quick: True under `--quick`; variants may shrink extra work with it.

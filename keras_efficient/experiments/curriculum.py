@@ -179,9 +179,7 @@ def _resized(progressive):
         context = dataclasses.replace(context, data=_digits(RESIZE_IMAGE_SIZE))
         data = context.data
         steps_per_epoch = len(data.y_train) // context.batch_size
-        batches = tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
-        batches = batches.shuffle(len(data.y_train), seed=context.seed).batch(
-            context.batch_size, drop_remainder=True)
+        batches = base.digits_dataset(dataclasses.replace(context, drop_remainder=True))
         timer = base.StepTimer()
         callbacks = [timer]
         if progressive:

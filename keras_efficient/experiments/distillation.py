@@ -99,10 +99,6 @@ def subclass_usage_entropy(teacher, x, y):
     return np.array(entropies)
 
 
-def _parameters(model):
-    return sum(int(np.prod(w.shape)) for w in model.weights)
-
-
 def _scratch(context):
     context = _grouped(context)
     student = _student_classifier(context)
@@ -110,7 +106,7 @@ def _scratch(context):
                     loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                     metrics=["accuracy"])
     result = base.train_classifier(student, context)
-    result.extra["student_parameters"] = _parameters(student)
+    result.extra["student_parameters"] = student.count_params()
     return result
 
 
@@ -121,7 +117,7 @@ def _teacher(context):
     entropies = subclass_usage_entropy(teacher, data.x_train, data.y_train)
     subclasses_per_class = NUM_SUBCLASSES // NUM_CLASSES
     result.extra.update({
-        "teacher_parameters": _parameters(teacher),
+        "teacher_parameters": teacher.count_params(),
         "subclass_entropy_min": float(entropies.min()),
         "subclass_entropy_over_log_s": float(entropies.min() / np.log(subclasses_per_class)),
     })
@@ -150,7 +146,7 @@ def _subclass_distillation(context):
     distiller = SubclassDistiller(teacher, student, alpha=ALPHA, temperature=TEMPERATURE)
     distiller.compile(optimizer=context.make_optimizer(), metrics=["accuracy"])
     result = base.train_classifier(distiller, context)
-    result.extra["student_parameters"] = _parameters(student)
+    result.extra["student_parameters"] = student.count_params()
     return result
 
 

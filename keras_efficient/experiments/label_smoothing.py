@@ -11,7 +11,6 @@ et al. 2019).
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from keras_efficient.experiments import base
 from keras_efficient.losses import SparseCategoricalCrossentropy
@@ -24,7 +23,7 @@ def expected_calibration_error(probabilities, labels, bins=10):
     confidence = probabilities.max(-1)
     correct = probabilities.argmax(-1) == np.asarray(labels).reshape(-1)
     edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    which = np.digitize(confidence, edges[1:-1])  # 0 .. bins - 1
     error = 0.0
     for b in range(bins):
         members = which == b
@@ -37,14 +36,12 @@ def train_digits_cnn(context, loss, mixer=None):
     """Train the shared CNN on shuffled batches (optionally mixed by `mixer`) with
     `loss`; the result carries ECE and test NLL in `extra`."""
     data = context.data
-    batches = tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
-    batches = batches.shuffle(len(data.x_train), seed=context.seed).batch(context.batch_size)
+    batches = base.digits_dataset(context)
     if mixer is not None:
         batches = batches.map(mixer)
     model = base.digits_cnn(context)
     model.compile(optimizer=context.make_optimizer(), loss=loss)
-    # The batches are shuffled above (fit cannot shuffle a dataset).
-    result = base.train_classifier(model, context, train_data=batches, shuffle=False)
+    result = base.train_classifier(model, context, train_data=batches)
     probabilities = keras.ops.convert_to_numpy(
         keras.ops.softmax(model.predict(data.x_test, batch_size=256, verbose=0)))
     true_probability = probabilities[np.arange(len(data.y_test)), data.y_test]

@@ -129,15 +129,16 @@ def run_experiment(experiment, data, settings, log=print):
              if settings.variants is None or name in settings.variants
              or name == experiment.baseline]
     summaries = {name: VariantSummary(name, [], [], [], {}, 0.0) for name in names}
-    scope = settings.strategy.scope() if settings.strategy else contextlib.nullcontext()
     for seed_index, seed in enumerate(settings.seeds, 1):
         for name in names:
             keras.backend.clear_session()
             keras.utils.set_random_seed(seed)
             context = ExperimentContext(
                 data=data, seed=seed, epochs=epochs,
-                **{name: copy.copy(getattr(settings, name)) for name in _PASSED_ON},
+                **{field: copy.copy(getattr(settings, field)) for field in _PASSED_ON},
             )
+            # A fresh scope per run: a strategy's scope object can be entered only once.
+            scope = settings.strategy.scope() if settings.strategy else contextlib.nullcontext()
             start = time.perf_counter()
             with scope:
                 result = experiment.variants[name](context)

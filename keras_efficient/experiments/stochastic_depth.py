@@ -6,8 +6,9 @@ Three residual blocks at 16 channels on the 8x8 digits (`ke.models.build_resnet`
 `dropblock` adds DropBlock (rate 0.1, 3x3 blocks) after the last two blocks.
 """
 
+import dataclasses
+
 import keras
-import tensorflow as tf
 
 from keras_efficient.experiments import base
 from keras_efficient.regularization.resnet import build_resnet
@@ -18,7 +19,6 @@ FILTERS = 16
 
 def _variant(**resnet_kwargs):
     def run(context):
-        keras.utils.set_random_seed(context.seed)
         data = context.data
         model = build_resnet(data.x_train.shape[1:], data.num_classes, blocks=BLOCKS,
                              filters=FILTERS, seed=context.seed, **resnet_kwargs)
@@ -28,11 +28,7 @@ def _variant(**resnet_kwargs):
             metrics=["accuracy"],
         )
         # Full batches only: a last, smaller batch would trace the step again.
-        train_data = (
-            tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
-            .shuffle(len(data.x_train), seed=context.seed)
-            .batch(context.batch_size, drop_remainder=True)
-        )
+        train_data = base.digits_dataset(dataclasses.replace(context, drop_remainder=True))
         return base.train_classifier(model, context, train_data=train_data)
 
     return run

@@ -84,6 +84,13 @@ def dtype_policy(name):
         keras.config.set_dtype_policy(previous)
 
 
+def _validate_checks(checks, allowed):
+    # Before any check runs: a misspelled name fails at once, not after the slow ones.
+    for check in checks:
+        if check not in allowed:
+            raise ValueError(f"Unknown check {check!r}; expected one of {allowed}")
+
+
 def _fresh(kwargs):
     # A callable gives fresh objects (e.g. a wrapped layer) for every construction.
     return dict(kwargs() if callable(kwargs) else kwargs)
@@ -227,6 +234,7 @@ def check_layer(
         compare_non_trainable_across_replicas: False for layers whose
             non-trainable state is per-replica by design (BatchNorm statistics).
     """
+    _validate_checks(checks, LAYER_CHECKS)
     input_data = np.asarray(input_data)
 
     def build_model():
@@ -285,8 +293,6 @@ def check_layer(
             y = np.repeat(targets(), len(input_data), axis=0)
             _check_replicas(build_model, _sgd_mse, input_data, y, atol, random_in_training,
                             compare_non_trainable_across_replicas)
-        else:
-            raise ValueError(f"Unknown check {check!r}; expected one of {LAYER_CHECKS}")
 
 
 # --------------------------------------------------------------------------- losses
@@ -333,6 +339,7 @@ def check_loss(
         checks: which of `LOSS_CHECKS` to run (plus `reference` when given).
         atol: tolerance for float32 comparisons.
     """
+    _validate_checks(checks, LOSS_CHECKS)
     y_pred = np.asarray(y_pred, "float32")
     loss = loss_cls(**_fresh(init_kwargs))
     value = _numpy(loss(y_true, y_pred))
@@ -379,8 +386,6 @@ def check_loss(
                           "bfloat16: loss of bfloat16 inputs vs float32 of the same values")
         elif check == "replicas":
             _check_replicas(build_model, compile_kwargs, y_pred, y_true, atol, False)
-        else:
-            raise ValueError(f"Unknown check {check!r}; expected one of {LOSS_CHECKS}")
 
 
 # ------------------------------------------------------------------------ schedules
@@ -405,6 +410,7 @@ def check_schedule(
         checks: which of `SCHEDULE_CHECKS` to run (plus `reference` when given).
         rtol: relative tolerance.
     """
+    _validate_checks(checks, SCHEDULE_CHECKS)
     schedule = schedule_cls(**_fresh(init_kwargs))
     steps = [int(step) for step in steps]
 
@@ -461,8 +467,6 @@ def check_schedule(
             _assert_finite(loss, "bfloat16: training loss")
         elif check == "replicas":
             _check_replicas(build_model, compile_kwargs, x, y, 1e-6, False, steps=3)
-        else:
-            raise ValueError(f"Unknown check {check!r}; expected one of {SCHEDULE_CHECKS}")
 
 
 # --------------------------------------------------------------------------- models
@@ -495,6 +499,7 @@ def check_model(
         compare_non_trainable_across_replicas: False where non-trainable state is
             per-replica by design (BatchNorm statistics).
     """
+    _validate_checks(checks, MODEL_CHECKS)
     for check in checks:
         if check == "config":
             keras.utils.set_random_seed(_SEED)
@@ -520,5 +525,3 @@ def check_model(
         elif check == "replicas":
             _check_replicas(make_model, compile_kwargs, x, y, atol, random_in_training,
                             compare_non_trainable_across_replicas)
-        else:
-            raise ValueError(f"Unknown check {check!r}; expected one of {MODEL_CHECKS}")

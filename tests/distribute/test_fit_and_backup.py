@@ -118,6 +118,8 @@ def test_fit__argument_errors():
         ke.distribute.fit(model, DATASET.repeat())
     with pytest.raises(TypeError, match="`initial_epoch` is set by ke.distribute.fit"):
         ke.distribute.fit(model, DATASET, initial_epoch=1)
+    with pytest.raises(ValueError, match="argument `shard_policy`"):
+        ke.distribute.fit(model, DATASET, shard_policy="rows")
 
 
 def test_shard_dataset__policies_and_errors(tmp_path):
@@ -134,6 +136,8 @@ def test_shard_dataset__policies_and_errors(tmp_path):
             .auto_shard_policy == tf.data.experimental.AutoShardPolicy.FILE)
     with pytest.raises(ValueError, match="argument `policy`"):
         ke.distribute.shard_dataset(DATASET, "rows")
+    with pytest.raises(TypeError, match="argument `dataset`"):
+        ke.distribute.shard_dataset((X, Y), "data")
 
 
 def test_task_info_and_chief(monkeypatch):
@@ -142,3 +146,6 @@ def test_task_info_and_chief(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", '{"cluster": {"chief": ["a:1"], "worker": ["b:1"]}, '
                                     '"task": {"type": "worker", "index": 0}}')
     assert ke.distribute.task_info() == ("worker", 0, 2) and not ke.distribute.is_chief()
+    monkeypatch.setenv("TF_CONFIG", '["a:1"]')
+    with pytest.raises(ValueError, match="TF_CONFIG is not valid JSON"):
+        ke.distribute.task_info()

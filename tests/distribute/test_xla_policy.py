@@ -76,6 +76,10 @@ def test_recommended_settings__tpu(monkeypatch):
     assert settings.check_batch_size(256) == 256
     with pytest.raises(ValueError, match="multiple of the 8 replicas.*batch_size=100"):
         settings.check_batch_size(100)
+    with pytest.raises(ValueError, match="argument `batch_size`.*>= 1"):
+        settings.check_batch_size(0)
+    with pytest.raises(TypeError, match="argument `batch_size`"):
+        settings.check_batch_size("256")
 
 
 def test_recommended_settings__cpu_and_two_replicas():

@@ -46,6 +46,22 @@ def test_run_experiment__aggregates_over_seeds(tmp_path):
     assert saved[0]["variants"][1]["accuracies"] == [0.95, 0.85]
 
 
+def test_run_experiment__builds_every_run_under_the_strategy():
+    import tensorflow as tf
+
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    seen = []
+
+    def variant(context):
+        seen.append(tf.distribute.get_strategy() is strategy)
+        return base.RunResult(0.5, [0.5], 0.01)
+
+    experiment = base.Experiment("s", "t", "d", {"a": variant, "b": variant}, baseline="a")
+    run_experiment(experiment, data=None, settings=RunSettings(seeds=(0, 1), strategy=strategy),
+                   log=lambda _: None)
+    assert seen == [True] * 4
+
+
 def test_run_experiment__variant_subset_keeps_baseline():
     settings = RunSettings(seeds=(0,), variants=("technique",))
     summary = run_experiment(FAKE, data=None, settings=settings, log=lambda _: None)
@@ -69,6 +85,24 @@ def test_demo_command__writes_report_with_table_and_plot(tmp_path, capsys):
     assert "| cnn |" in text and "| mlp |" in text and "![learning curves" in text
     assert (out / "plots" / "baseline.png").exists()
     assert "seed 1/1" in capsys.readouterr().out  # progress is shown
+
+
+@pytest.mark.parametrize("flag", ["--seeds", "--epochs"])
+def test_demo_command__non_positive_count_is_an_error(flag, capsys):
+    with pytest.raises(SystemExit):
+        main(["demo", flag, "0"])
+    assert f"argument {flag}: expected an integer >= 1" in capsys.readouterr().err
+
+
+def test_expected_calibration_error__matches_hand_computed_bins():
+    from keras_efficient.experiments.label_smoothing import expected_calibration_error
+
+    probabilities = np.array([[0.95, 0.05], [0.85, 0.15], [0.3, 0.7], [0.45, 0.55]])
+    labels = np.array([0, 1, 1, 0])
+    # Bin [0.9, 1): one right at 0.95; [0.8, 0.9): one wrong at 0.85;
+    # [0.7, 0.8): one right at 0.7; [0.5, 0.6): one wrong at 0.55.
+    expected = (0.05 + 0.85 + 0.3 + 0.55) / 4
+    assert expected_calibration_error(probabilities, labels) == pytest.approx(expected)
 
 
 def test_demo_command__unknown_experiment_is_an_error():
