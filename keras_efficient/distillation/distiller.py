@@ -7,6 +7,9 @@ from keras_efficient.distillation.knowledge_distillation import KnowledgeDistill
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_number
 
+_DEFAULT_TEMPERATURE = 4.0
+_DEFAULT_ALPHA = 0.9
+
 
 @register
 class Distiller(base.RestoresCompile, keras.Model):
@@ -24,14 +27,29 @@ class Distiller(base.RestoresCompile, keras.Model):
     weights and the student's regularization losses, reports its sub-losses
     divided by the replica count under a strategy, and has a fixed temperature.
 
+    keras-io's "Knowledge Distillation" example also works unchanged:
+    `Distiller(student=student, teacher=teacher)` then
+    `compile(optimizer, metrics, student_loss_fn=..., distillation_loss_fn=...,
+    alpha=0.1, temperature=10)` trains on keras-io's
+    `alpha * student_loss + (1 - alpha) * T**2 * distillation_loss_fn(
+    softmax(teacher / T), softmax(student / T))`: there, as in keras-io,
+    `alpha` weights the *student* loss. The two forms cannot be mixed (an
+    `alpha` or `temperature` in both places, or `loss` with `student_loss_fn`,
+    is an error saying what to write). Differs from keras-io on purpose: the
+    positional order is `(teacher, student)` (keras-io's example passes both
+    by keyword), and sample weights reach both losses.
+
     Args:
         teacher: a trained `keras.Model` returning logits.
         student: a `keras.Model` returning logits of the same shape.
         temperature: float `T > 0`, or a
             `keras.optimizers.schedules.LearningRateSchedule` giving `T` at each
             optimizer step (temperature annealing, e.g. `PolynomialDecay(8.0,
-            steps, 2.0)`). Defaults to 4.0.
-        alpha: weight of the distillation term, in [0, 1]. Defaults to 0.9.
+            steps, 2.0)`). Defaults to 4.0 (`None`); leave it unset to give
+            keras-io's `temperature` to `compile` instead.
+        alpha: weight of the *distillation* term, in [0, 1]. Defaults to 0.9
+            (`None`); leave it unset to give keras-io's `alpha` (the weight of
+            the student term) to `compile` instead.
         **kwargs: base `keras.Model` arguments (`name`, ...).
 
     Call arguments:
@@ -59,12 +77,15 @@ class Distiller(base.RestoresCompile, keras.Model):
         2015. https://arxiv.org/abs/1503.02531
     """
 
-    def __init__(self, teacher, student, temperature=4.0, alpha=0.9, **kwargs):
+    def __init__(self, teacher, student, temperature=None, alpha=None, **kwargs):
         super().__init__(**kwargs)
         self.teacher = base.validate_model("teacher", teacher)
         self.student = base.validate_model("student", student)
-        self.temperature = base.validate_temperature(temperature)
-        self.alpha = validate_number("alpha", alpha, 0, 1)
+        # As given, for the config and for telling the two compile forms apart.
+        self._constructor_weights = {"temperature": temperature, "alpha": alpha}
+        self._use_constructor_weights()
+        # keras-io's form (set by `compile`): its student and distillation losses.
+        self._keras_io_losses = None
         self._check_logits(teacher, student)
         self.teacher.trainable = False
         # Applied to logits already divided by T (T may be a tensor when annealed).
@@ -82,7 +103,31 @@ class Distiller(base.RestoresCompile, keras.Model):
                 f"teacher's size {teacher_size}. Received: a student with {student_size}."
             )
 
-    def compile(self, optimizer="rmsprop", loss=None, **kwargs):
+    def compile(self, optimizer="rmsprop", loss=None, *, student_loss_fn=None,
+                distillation_loss_fn=None, alpha=None, temperature=None, **kwargs):
+        """Keras's `compile`, or keras-io's form with the four keyword arguments.
+
+        Args:
+            optimizer, loss, **kwargs: as `keras.Model.compile`; `loss` is the
+                student's loss on the labels.
+            student_loss_fn: keras-io's form: the student's loss on the labels
+                (instead of `loss`).
+            distillation_loss_fn: keras-io's form: a loss on the softened
+                probabilities `(softmax(teacher / T), softmax(student / T))`,
+                e.g. `keras.losses.KLDivergence()`.
+            alpha: keras-io's form: weight of the *student* loss, in [0, 1].
+                Defaults to 0.1, as keras-io.
+            temperature: keras-io's form: `T > 0`. Defaults to 3, as keras-io.
+        """
+        keras_io = {name: value for name, value in (
+            ("student_loss_fn", student_loss_fn), ("distillation_loss_fn", distillation_loss_fn),
+            ("alpha", alpha), ("temperature", temperature)) if value is not None}
+        self._keras_io_losses = None
+        if keras_io:
+            self._use_keras_io_form(loss, keras_io)
+            super().compile(optimizer=optimizer, **kwargs)
+            return
+        self._use_constructor_weights()
         if loss is None and self.alpha < 1:
             raise ValueError(
                 "Invalid value received for argument `loss`. Expected the student's loss "
@@ -90,6 +135,63 @@ class Distiller(base.RestoresCompile, keras.Model):
                 "Received: loss=None"
             )
         super().compile(optimizer=optimizer, loss=loss, **kwargs)
+
+    def _use_constructor_weights(self):
+        temperature, alpha = (self._constructor_weights[name] for name in ("temperature", "alpha"))
+        self.temperature = base.validate_temperature(
+            _DEFAULT_TEMPERATURE if temperature is None else temperature)
+        self.alpha = validate_number("alpha", _DEFAULT_ALPHA if alpha is None else alpha, 0, 1)
+
+    def _use_keras_io_form(self, loss, keras_io):
+        """Checks keras-io's `compile` arguments and sets its losses and weights."""
+        ours = "Distiller(teacher, student, temperature=T, alpha=a).compile(optimizer, loss=...)"
+        if loss is not None:
+            raise ValueError(
+                "Invalid value received for argument `loss`: `student_loss_fn` (keras-io's "
+                "form) already gives the student's loss. Pass one of them: "
+                f"compile(optimizer, student_loss_fn=..., distillation_loss_fn=...) or {ours}. "
+                f"Received: loss={loss!r}, {', '.join(sorted(keras_io))}")
+        missing = [name for name in ("student_loss_fn", "distillation_loss_fn")
+                   if name not in keras_io]
+        if missing:
+            raise ValueError(
+                f"Invalid value received for argument `{missing[0]}`. keras-io's "
+                "`compile(..., student_loss_fn, distillation_loss_fn, alpha, temperature)` "
+                "needs both loss functions, and there `alpha` weights the student loss. "
+                f"Ours is {ours}, where `alpha` weights the distillation term. "
+                f"Received: {missing[0]}=None")
+        given_twice = [name for name in ("alpha", "temperature")
+                       if self._constructor_weights[name] is not None]
+        if given_twice:
+            raise ValueError(
+                f"Invalid value received for argument `{given_twice[0]}`: keras-io's form "
+                "takes `alpha` (the weight of the student loss) and `temperature` in "
+                "`compile`, so leave them out of the constructor: "
+                "Distiller(teacher=..., student=...).compile(optimizer, metrics, "
+                "student_loss_fn, distillation_loss_fn, alpha, temperature). Received: "
+                f"{given_twice[0]}={self._constructor_weights[given_twice[0]]!r} in the "
+                "constructor and keras-io's loss functions in `compile`")
+        keras_io_alpha = validate_number("alpha", keras_io.get("alpha", 0.1), 0, 1)
+        self.temperature = base.validate_temperature(keras_io.get("temperature", 3))
+        self.alpha = 1 - keras_io_alpha  # ours weights the distillation term
+        # Loss objects take sample weights and scale for replicas as Keras does;
+        # a bare function's third argument would be something else (`from_logits`).
+        self._keras_io_losses = tuple(
+            _as_loss(keras_io[name]) for name in ("student_loss_fn", "distillation_loss_fn"))
+        self._keras_io_compile_config = {
+            "student_loss_fn": keras_io["student_loss_fn"],
+            "distillation_loss_fn": keras_io["distillation_loss_fn"],
+            "alpha": keras_io_alpha,
+            "temperature": base.serialize_temperature(self.temperature),
+        }
+
+    def get_compile_config(self):
+        config = super().get_compile_config()
+        if config is not None and self._keras_io_losses is not None:
+            config = {**config, **{
+                name: keras.saving.serialize_keras_object(value)
+                for name, value in self._keras_io_compile_config.items()}}
+        return config
 
     def build(self, input_shape):
         for model in (self.teacher, self.student):
@@ -104,17 +206,29 @@ class Distiller(base.RestoresCompile, keras.Model):
         return self.teacher(x, training=False)
 
     def student_loss(self, y, y_pred, sample_weight=None):
-        """The supervised term: the compiled loss on the labels."""
+        """The supervised term: the compiled loss (or `student_loss_fn`) on the labels."""
+        if self._keras_io_losses is not None:
+            return self._keras_io_losses[0](y, y_pred, sample_weight)
         return self._compile_loss(y, y_pred, sample_weight)
+
+    def distillation_loss(self, teacher_logits, student_logits, temperature, sample_weight=None):
+        """The soft-target term, `T^2`-scaled: ours, or keras-io's on probabilities."""
+        if self._keras_io_losses is not None:
+            return self._keras_io_losses[1](
+                keras.ops.softmax(teacher_logits / temperature, axis=-1),
+                keras.ops.softmax(student_logits / temperature, axis=-1),
+                sample_weight) * temperature**2
+        return self._soft_targets(
+            teacher_logits / temperature, student_logits / temperature, sample_weight
+        ) * temperature**2
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         temperature = base.temperature_at(self.temperature, self.optimizer)
         # Softened in float32: bfloat16 logits divided by T lose the small differences.
         teacher_logits, student_logits = (
             keras.ops.cast(logits, "float32") for logits in (self.teacher_logits(x), y_pred))
-        distillation = self._soft_targets(
-            teacher_logits / temperature, student_logits / temperature, sample_weight
-        ) * temperature**2
+        distillation = self.distillation_loss(teacher_logits, student_logits, temperature,
+                                              sample_weight)
         if self.alpha < 1:
             student = self.student_loss(y, y_pred, sample_weight)
         else:  # pure distillation: labels may be absent (an unlabeled transfer set)
@@ -129,8 +243,8 @@ class Distiller(base.RestoresCompile, keras.Model):
             **super().get_config(),
             "teacher": keras.saving.serialize_keras_object(self.teacher),
             "student": keras.saving.serialize_keras_object(self.student),
-            "temperature": base.serialize_temperature(self.temperature),
-            "alpha": self.alpha,
+            "temperature": base.serialize_temperature(self._constructor_weights["temperature"]),
+            "alpha": self._constructor_weights["alpha"],
         }
 
     @classmethod
@@ -139,3 +253,9 @@ class Distiller(base.RestoresCompile, keras.Model):
         for name in ("teacher", "student"):
             config[name] = keras.saving.deserialize_keras_object(config[name])
         return cls(**config)
+
+
+def _as_loss(loss):
+    """A `keras.losses.Loss` for a loss object, a bare loss function or its name."""
+    loss = keras.losses.get(loss)
+    return loss if isinstance(loss, keras.losses.Loss) else keras.losses.LossFunctionWrapper(loss)

@@ -104,7 +104,8 @@ def _difficulty(context, noisy):
         statistics = _statistics(len(ids))
         statistics.reset()
         epochs = 1 if context.quick else SCORING_EPOCHS
-        model.fit(batches, epochs=epochs, verbose=0, callbacks=[statistics])
+        # `batches` is a tf.data pipeline: Keras would warn that it ignores shuffle=True.
+        model.fit(batches, epochs=epochs, verbose=0, callbacks=[statistics], shuffle=False)
         _SCORES[key] = statistics.mean_loss
     return _SCORES[key]
 

@@ -13,18 +13,18 @@ from keras_efficient.utils import validate_number
 
 @register
 class DropBlock2D(keras.layers.Layer):
-    """Drops `block_size x block_size` squares of each feature map in training.
+    """Drops `block_size x block_size` blocks of each feature map in training.
 
     Algorithm 1 of the paper, per example and per channel: sample block seeds
-    `M ~ Bernoulli(gamma)` only where a whole block fits inside the map (the
-    `(H - b + 1) x (W - b + 1)` valid region, rows and columns kept apart so
-    non-square maps are right), grow every seed into a `b x b` block of
-    zeros, multiply, and rescale by `count(M) / count_ones(M)` over the whole
-    tensor so the mean activation is kept. `gamma` turns the drop rate into a
-    seed rate so that, blocks overlaps aside, a fraction `rate` of the units is
-    dropped:
+    `M ~ Bernoulli(gamma)` only where a whole `b_h x b_w` block fits inside the
+    map (the `(H - b_h + 1) x (W - b_w + 1)` valid region, rows and columns
+    kept apart so non-square maps and blocks are right), grow every seed into
+    a block of zeros, multiply, and rescale by `count(M) / count_ones(M)` over
+    the whole tensor so the mean activation is kept. `gamma` turns the drop
+    rate into a seed rate so that, blocks overlaps aside, a fraction `rate` of
+    the units is dropped:
 
-    `gamma = rate / b**2 * (H * W) / ((H - b + 1) * (W - b + 1))`
+    `gamma = rate / (b_h * b_w) * (H * W) / ((H - b_h + 1) * (W - b_w + 1))`
 
     (the paper's eq. 1 with `keep_prob = 1 - rate`, written for `H != W`).
     Overlapping blocks make the dropped fraction slightly smaller than `rate`
@@ -37,16 +37,22 @@ class DropBlock2D(keras.layers.Layer):
     non-trainable step counter that is saved with the layer and counted once per
     step across replicas.
 
+    The arguments `(rate, block_size, seed)` are keras-cv's `DropBlock2D`, in
+    its positional order and meaning; `warmup_steps` and `data_format` (ours
+    only) are keyword-only, so a keras-cv call cannot turn its seed into a
+    warm-up.
+
     Args:
         rate: fraction of units to drop, `1 - keep_prob`, in [0, 1).
-        block_size: side `b` of the dropped squares, >= 1 and at most the
-            feature map's height and width (checked at build). `b = 1` is
-            dropout.
+        block_size: size of the dropped blocks: an int `b` (squares) or a
+            tuple `(b_h, b_w)`, each >= 1 and at most the feature map's height
+            and width (checked at build). `b = 1` is dropout.
+        seed: optional integer seed of this layer's own `SeedGenerator`.
         warmup_steps: number of training steps over which the rate grows
-            linearly from 0 to `rate`; 0 for no warm-up.
+            linearly from 0 to `rate`; 0 for no warm-up. Keyword-only.
         data_format: `"channels_last"` (`(N, H, W, C)`) or `"channels_first"`
             (`(N, C, H, W)`); defaults to `keras.config.image_data_format()`.
-        seed: optional integer seed of this layer's own `SeedGenerator`.
+            Keyword-only.
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -72,11 +78,14 @@ class DropBlock2D(keras.layers.Layer):
         networks", NeurIPS 2018.
     """
 
-    def __init__(self, rate=0.1, block_size=7, warmup_steps=0, data_format=None, seed=None,
+    def __init__(self, rate=0.1, block_size=7, seed=None, *, warmup_steps=0, data_format=None,
                  **kwargs):
         super().__init__(**kwargs)
         self.rate = validate_number("rate", rate, 0, 1, high_inclusive=False)
-        self.block_size = validate_number("block_size", block_size, 1, integer=True)
+        self.block_size = _validate_block_size(block_size)
+        self._block_height, self._block_width = (
+            (self.block_size, self.block_size) if isinstance(self.block_size, int)
+            else self.block_size)
         self.warmup_steps = validate_number("warmup_steps", warmup_steps, 0, integer=True)
         self.data_format = validate_choice(
             "data_format", data_format or keras.config.image_data_format(),
@@ -97,12 +106,14 @@ class DropBlock2D(keras.layers.Layer):
                 f"DropBlock2D expects 4D inputs ({self.data_format}). "
                 f"Received: input_shape={input_shape}"
             )
-        for axis in self._spatial_axes():
+        for axis, block, side in zip(self._spatial_axes(),
+                                     (self._block_height, self._block_width),
+                                     ("height", "width")):
             size = input_shape[axis]
-            if size is not None and self.block_size > size:
+            if size is not None and block > size:
                 raise ValueError(
-                    f"Invalid value received for argument `block_size`. Expected an "
-                    f"integer value in [1, {size}] for feature maps of shape "
+                    f"Invalid value received for argument `block_size`. Expected a block "
+                    f"{side} in [1, {size}] for feature maps of shape "
                     f"{input_shape} ({self.data_format}). Received: "
                     f"block_size={self.block_size}"
                 )
@@ -130,30 +141,31 @@ class DropBlock2D(keras.layers.Layer):
         if not training or self.rate == 0:
             return inputs
         rate = self._current_rate()
-        block = self.block_size
+        block_height, block_width = self._block_height, self._block_width
         shape = keras.ops.shape(inputs)
         row_axis, col_axis = self._spatial_axes()
         height = keras.ops.cast(shape[row_axis], "float32")
         width = keras.ops.cast(shape[col_axis], "float32")
-        valid_rows = height - block + 1
-        valid_cols = width - block + 1
-        gamma = rate / block**2 * height * width / (valid_rows * valid_cols)
+        valid_rows = height - block_height + 1
+        valid_cols = width - block_width + 1
+        gamma = rate / (block_height * block_width) * height * width / (valid_rows * valid_cols)
 
         # Seeds only where a whole block fits: the block's top-left corner lies
-        # in the (H - b + 1) x (W - b + 1) region.
+        # in the (H - b_h + 1) x (W - b_w + 1) region.
         seed_shape = list(shape)
-        seed_shape[row_axis] = shape[row_axis] - block + 1
-        seed_shape[col_axis] = shape[col_axis] - block + 1
+        seed_shape[row_axis] = shape[row_axis] - block_height + 1
+        seed_shape[col_axis] = shape[col_axis] - block_width + 1
         noise = keras.random.uniform(tuple(seed_shape), seed=self.seed_generator)
         seeds = keras.ops.cast(noise < gamma, "float32")
-        # Grow each seed into a b x b block: pad by b - 1 on both sides, then a
-        # stride-1 max pool maps output (i, j) to the seeds in
-        # [i - b + 1, i] x [j - b + 1, j].
+        # Grow each seed into a b_h x b_w block: pad by b - 1 on both sides of
+        # each axis, then a stride-1 max pool maps output (i, j) to the seeds in
+        # [i - b_h + 1, i] x [j - b_w + 1, j].
         padding = [[0, 0]] * 4
-        padding[row_axis] = padding[col_axis] = [block - 1, block - 1]
+        padding[row_axis] = [block_height - 1, block_height - 1]
+        padding[col_axis] = [block_width - 1, block_width - 1]
         dropped = keras.ops.max_pool(
             keras.ops.pad(seeds, padding),
-            pool_size=block,
+            pool_size=(block_height, block_width),
             strides=1,
             padding="valid",
             data_format=self.data_format,
@@ -178,3 +190,16 @@ class DropBlock2D(keras.layers.Layer):
             }
         )
         return config
+
+
+def _validate_block_size(block_size):
+    """`block_size` as an int `b` or a tuple `(b_h, b_w)`, each >= 1 (keras-cv's forms)."""
+    if isinstance(block_size, (tuple, list)):
+        if len(block_size) != 2:
+            raise ValueError(
+                "Invalid value received for argument `block_size`. Expected an integer "
+                f">= 1 or a tuple (height, width) of two. Received: block_size={block_size}"
+            )
+        return tuple(int(validate_number("block_size", size, 1, integer=True))
+                     for size in block_size)
+    return int(validate_number("block_size", block_size, 1, integer=True))

@@ -79,6 +79,10 @@ class StochasticDepth(keras.layers.Wrapper):
     (for a branch that is deterministic given its weights). The activation
     after the sum (the ResNet's post-addition ReLU) belongs outside this layer.
 
+    Differs from keras-cv's `StochasticDepth(rate)([shortcut, residual])` on
+    purpose (it computes the branch even when dropped): passing keras-cv's
+    `rate` raises an error saying what to write.
+
     Args:
         block: the residual branch, a `keras.layers.Layer` (typically a
             `keras.Sequential`) whose output has the shape of its input.
@@ -113,7 +117,17 @@ class StochasticDepth(keras.layers.Wrapper):
         Huang et al., "Deep Networks with Stochastic Depth", ECCV 2016.
     """
 
-    def __init__(self, block, survival_probability=0.5, mode="batch", seed=None, **kwargs):
+    def __init__(self, block=None, survival_probability=0.5, mode="batch", seed=None,
+                 **kwargs):
+        if "rate" in kwargs or block is None or isinstance(block, (int, float)):
+            # keras-cv's `StochasticDepth(rate)([shortcut, residual])` computes the
+            # branch before the gate; this layer wraps it so it can skip it.
+            raise TypeError(
+                "Invalid value received for argument `block`. keras-cv's "
+                "`StochasticDepth(rate)([shortcut, residual])` is written here as "
+                "`StochasticDepth(branch, survival_probability=1 - rate)(shortcut)`, "
+                "wrapping the residual branch (a layer) so a dropped branch is not "
+                f"computed. Received: block={block!r}, rate={kwargs.get('rate')!r}")
         super().__init__(block, **kwargs)
         self.survival_probability = validate_number(
             "survival_probability", survival_probability, 0, 1, low_inclusive=False

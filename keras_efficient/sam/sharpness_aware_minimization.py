@@ -48,7 +48,12 @@ class SharpnessAwareMinimization(keras.Model):
       replica handles `m / replicas` splits. `num_batch_splits=replicas` is
       per-replica perturbation (what the SAM paper did on TPUs). The first
       passes run per sub-batch, so BatchNorm statistics are updated once per
-      sub-batch, as on `m` devices.
+      sub-batch, as on `m` devices. Differs from tf_keras's SAM on purpose:
+      tf_keras *sums* the `m` gradients, so its gradient is `m` times ours;
+      to reproduce a tf_keras run with SGD (with or without momentum), use
+      `m` times its learning rate (and `1/m` times any decoupled
+      `weight_decay`); Adam and RMSprop are invariant to the gradient's scale
+      (up to `epsilon`).
     - the loss is scaled with the optimizer's `scale_loss` in both passes, so
       `mixed_float16` (`LossScaleOptimizer`) works: `ε` is invariant to the
       scale, and a non-finite gradient makes the optimizer skip the step.
@@ -169,6 +174,17 @@ class SharpnessAwareMinimization(keras.Model):
 
     def call(self, inputs, training=None):
         return self.model(inputs, training=training)
+
+    def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None,
+               **kwargs):
+        """Exports the wrapped model, which is what calling this wrapper computes.
+
+        The wrapper is built with its inner model, so it has no input shapes of
+        its own for `keras.Model.export` to infer a signature from; the inner
+        model's signature also keeps its input names and dtypes.
+        """
+        return self.model.export(filepath, format=format, verbose=verbose,
+                                 input_signature=input_signature, **kwargs)
 
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)

@@ -1,5 +1,7 @@
 """SimCLR's augmentation recipe as one batched, seeded Keras layer."""
 
+import warnings
+
 import keras
 from keras import ops
 
@@ -62,7 +64,11 @@ class SimCLRAugmentation(keras.layers.Layer):
         grayscale_probability: probability of converting an image to gray.
         blur_probability: probability of a Gaussian blur (0 disables it).
         blur_kernel_size: size of the blur kernel (SimCLR: 10% of the side).
-        value_range: range of the pixel values, `(0, 1)` or `(0, 255)`.
+        value_range: range of the pixel values the colour jitter and blur
+            assume, `(0, 1)` (the default) or `(0, 255)`. Images outside it
+            (e.g. uint8-range pixels with the default) are jittered wrongly:
+            a call on concrete (eager) images outside the range warns; inside
+            `tf.data` or a compiled step it cannot, so set it to your data's.
         seed: seed of every random draw (each sub-layer derives its own).
 
     Call arguments:
@@ -140,6 +146,7 @@ class SimCLRAugmentation(keras.layers.Layer):
         images = ops.cast(images, self.compute_dtype)
         if not training:
             return images
+        self._warn_if_outside_value_range(images)
         rgb = images.shape[-1] == 3
         images = self.crop(images, training=True)
         if self.flip:
@@ -153,6 +160,20 @@ class SimCLRAugmentation(keras.layers.Layer):
         if self.blur_probability > 0:
             images = self.blur(images, training=True)
         return images
+
+    def _warn_if_outside_value_range(self, images):
+        """Warn on concrete images outside `value_range` (traced values cannot be read)."""
+        try:
+            values = ops.convert_to_numpy(images)
+        except (NotImplementedError, TypeError, ValueError):  # symbolic or traced
+            return
+        low, high = self.value_range
+        if values.size and (values.min() < low or values.max() > high):
+            warnings.warn(
+                f"SimCLRAugmentation got images in [{values.min():g}, {values.max():g}], "
+                f"outside its value_range={self.value_range}: colour jitter and blur "
+                "assume that range. Pass value_range=(0, 255) for 8-bit pixels or rescale "
+                "the images.", stacklevel=3)
 
     def two_views(self, images):
         """Two independent augmentations of `images`, as `fit` input for the SSL models.

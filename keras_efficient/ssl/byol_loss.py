@@ -45,5 +45,5 @@ class BYOLLoss(keras.losses.Loss):
         super().__init__(name=name, reduction=reduction)
 
     def call(self, y_true, y_pred):
-        check_pair_shapes(y_true, y_pred)
+        y_true, y_pred = check_pair_shapes(y_true, y_pred)
         return 2.0 - 2.0 * stopped_cosine_similarity(y_true, y_pred)

@@ -10,7 +10,12 @@ def l2_normalize(x, epsilon=1e-12):
 
 
 def check_pair_shapes(first, second, names=("y_true", "y_pred"), rank=2):
-    """Raise a `ValueError` unless two views' tensors have the same known shape."""
+    """Two views' tensors, raising a `ValueError` unless they have the same known shape.
+
+    Array-likes (nested Python lists, NumPy arrays) are converted to tensors,
+    as Keras's own losses accept them; the converted pair is returned.
+    """
+    first, second = ops.convert_to_tensor(first), ops.convert_to_tensor(second)
     what = "(batch_size, dim)" if rank == 2 else f"rank {rank}"
     if len(first.shape) != rank or len(second.shape) != rank:
         raise ValueError(
@@ -24,6 +29,7 @@ def check_pair_shapes(first, second, names=("y_true", "y_pred"), rank=2):
             f"batch). Received: {names[0]}.shape={tuple(first.shape)}, "
             f"{names[1]}.shape={tuple(second.shape)}"
         )
+    return first, second
 
 
 def embedding_std(embeddings):

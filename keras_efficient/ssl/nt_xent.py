@@ -153,7 +153,7 @@ class NTXent(keras.losses.Loss):
                                            low_inclusive=False)
 
     def call(self, y_true, y_pred):
-        check_pair_shapes(y_true, y_pred)
+        y_true, y_pred = check_pair_shapes(y_true, y_pred)
         return nt_xent(y_true, y_pred, self.temperature)
 
     def get_config(self):

@@ -17,8 +17,11 @@ class SelfSupervisedModel(keras.Model):
     `fit` takes unlabeled images (labels, if the dataset has them, are ignored).
     Each batch becomes two views: augmented twice with `augmenter` in the train
     step, or taken as given when the input is a dict `{"view_a": ..., "view_b":
-    ...}` (for example from `dataset.map(augmenter.two_views)`). Each view goes
-    through the networks on its own (BatchNorm statistics per view).
+    ...}` (for example from `dataset.map(augmenter.two_views)`) or, as in
+    keras-io's SimSiam and SimCLR examples, a `(view_1, view_2)` tuple of two
+    image batches of the same shape (`tf.data.Dataset.zip((views_1,
+    views_2))`). Each view goes through the networks on its own (BatchNorm
+    statistics per view).
 
     Logged metrics: `loss` and `embedding_std`, the per-dimension standard
     deviation of the L2-normalized projections averaged over dimensions, which
@@ -100,7 +103,7 @@ class SelfSupervisedModel(keras.Model):
         return outputs
 
     def _step(self, data, training):
-        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        x = _views_or_images(data)
         if not self.built:
             # Without a strategy `fit` defers building to the first trace of the
             # train function, and this step never calls `self`: build here.
@@ -145,3 +148,29 @@ class SelfSupervisedModel(keras.Model):
             if config.get(key) is not None:
                 config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
+
+
+def _is_image_batch(x):
+    return not isinstance(x, (dict, tuple, list)) and len(getattr(x, "shape", ())) >= 3
+
+
+def _views_or_images(data):
+    """`fit`'s batch as images, or as a `{"view_a", "view_b"}` dict of given views.
+
+    A `(view_1, view_2)` pair of same-shape image batches (keras-io's zipped
+    datasets) is two views; a second element of another shape is a label.
+    """
+    x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+    pair = x if isinstance(x, (tuple, list)) else (x, y)
+    if (len(pair) == 2 and all(_is_image_batch(view) for view in pair)
+            and tuple(pair[0].shape) == tuple(pair[1].shape)):
+        return dict(zip(VIEW_KEYS, pair))
+    if not isinstance(x, (tuple, list)):
+        return x
+    shapes = keras.tree.map_structure(lambda t: tuple(getattr(t, "shape", ())), x)
+    raise ValueError(
+        "Expected a batch of images `(batch_size, height, width, channels)` (optionally "
+        "with labels, which are ignored), a `(view_1, view_2)` tuple of two image batches "
+        f"of the same shape, or a dict with keys {list(VIEW_KEYS)}. Received: x of "
+        f"shape(s) {shapes}"
+    )

@@ -44,5 +44,5 @@ class SimSiamLoss(keras.losses.Loss):
         super().__init__(name=name, reduction=reduction)
 
     def call(self, y_true, y_pred):
-        check_pair_shapes(y_true, y_pred)
+        y_true, y_pred = check_pair_shapes(y_true, y_pred)
         return -stopped_cosine_similarity(y_true, y_pred)

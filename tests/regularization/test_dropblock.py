@@ -26,13 +26,14 @@ def _expected_drop_fraction(rate, block, height, width):
 
 
 def _covered_by_zero_blocks(zeros, block):
-    """Pixels of a 2D boolean map that lie in some all-zero block x block square."""
+    """Pixels of a 2D boolean map in some all-zero block (`b` or `(b_h, b_w)`) inside it."""
+    block_height, block_width = (block, block) if isinstance(block, int) else block
     height, width = zeros.shape
     covered = np.zeros_like(zeros)
-    for row in range(height - block + 1):
-        for col in range(width - block + 1):
-            if zeros[row:row + block, col:col + block].all():
-                covered[row:row + block, col:col + block] = True
+    for row in range(height - block_height + 1):
+        for col in range(width - block_width + 1):
+            if zeros[row:row + block_height, col:col + block_width].all():
+                covered[row:row + block_height, col:col + block_width] = True
     return covered
 
 
@@ -66,6 +67,27 @@ def test_drop_block_2d__drops_whole_blocks_on_non_square_maps(data_format):
         for channel in range(zeros.shape[-1]):
             zero_map = zeros[example, :, :, channel]
             np.testing.assert_array_equal(_covered_by_zero_blocks(zero_map, block), zero_map)
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_drop_block_2d__non_square_blocks_on_non_square_maps(data_format):
+    """The paper's Algorithm 1 with b_h x b_w blocks whose seeds lie in the valid region."""
+    block, (height, width) = (3, 5), (9, 14)
+    shape = (8, height, width, 4) if data_format == "channels_last" else (8, 4, height, width)
+    layer = DropBlock2D(0.2, block, seed=3, data_format=data_format)
+    out = keras.ops.convert_to_numpy(layer(np.ones(shape, "float32"), training=True))
+    if data_format == "channels_first":
+        out = np.transpose(out, (0, 2, 3, 1))
+    zeros = out == 0
+    assert zeros.any()
+    for n in range(zeros.shape[0]):
+        for c in range(zeros.shape[3]):
+            z = zeros[n, :, :, c]
+            # Every zero lies in a whole 3 x 5 zero block inside the map.
+            np.testing.assert_array_equal(_covered_by_zero_blocks(z, block), z)
+    # Kept units are rescaled by count / count_ones (float64 reference).
+    keep = ~zeros
+    np.testing.assert_allclose(out[keep], keep.size / np.float64(keep.sum()), rtol=1e-6)
 
 
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])

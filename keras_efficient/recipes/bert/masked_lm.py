@@ -156,6 +156,7 @@ def pretrain_masked_lm(
     dataset = (dataset.batch(batch_size)
                .map(preprocessor, num_parallel_calls=tf.data.AUTOTUNE)
                .prefetch(tf.data.AUTOTUNE))
+    # A tf.data pipeline: Keras would warn that it ignores shuffle=True.
     masked_lm.fit(dataset, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                  callbacks=callbacks, verbose=verbose)
+                  callbacks=callbacks, verbose=verbose, shuffle=False)
     return masked_lm.backbone

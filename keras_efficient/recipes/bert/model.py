@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from keras_efficient.recipes.bert.encoders import encoder_handle
 from keras_efficient.recipes.bert.encoders import load_bert_backbone
+from keras_efficient.utils import register
 from keras_efficient.utils import validate_number
 
 
@@ -37,6 +38,31 @@ def shuffle_weights(model, weights=None, seed=None):
                        for w in weights])
 
 
+#: TF Hub BERT preprocessor keys -> keras-hub `BertBackbone` input names.
+TFHUB_INPUT_NAMES = {"input_word_ids": "token_ids", "input_type_ids": "segment_ids",
+                     "input_mask": "padding_mask"}
+
+
+@register
+class BertClassifier(keras.Model):
+    """A functional model that also takes the TF Hub preprocessor's input keys.
+
+    Built by `get_bert_model`; a dict with TF Hub's `input_word_ids`,
+    `input_type_ids`, `input_mask` is renamed to keras-hub's `token_ids`,
+    `segment_ids`, `padding_mask` before Keras checks the inputs.
+    """
+
+    def __call__(self, inputs, *args, **kwargs):
+        if isinstance(inputs, dict) and set(inputs) & set(TFHUB_INPUT_NAMES):
+            if set(inputs) & set(TFHUB_INPUT_NAMES.values()):
+                raise ValueError(
+                    "Expected the inputs of one preprocessor: keras-hub's "
+                    f"{sorted(TFHUB_INPUT_NAMES.values())} or TF Hub's "
+                    f"{sorted(TFHUB_INPUT_NAMES)}. Received: keys {sorted(inputs)}")
+            inputs = {TFHUB_INPUT_NAMES.get(key, key): value for key, value in inputs.items()}
+        return super().__call__(inputs, *args, **kwargs)
+
+
 def get_bert_model(
     encoder_size,
     learning_rate=2e-5,
@@ -57,7 +83,9 @@ def get_bert_model(
     Adam, sparse categorical cross-entropy, accuracy. The encoder is a keras-hub
     `BertBackbone` holding the TF Hub weights (see `load_bert_backbone`), so the
     whole model fine-tunes with Adam. Inputs are the preprocessor's dict
-    (`token_ids`, `segment_ids`, `padding_mask`, see `load_bert_preprocessor`).
+    (`token_ids`, `segment_ids`, `padding_mask`, see `load_bert_preprocessor`),
+    or the TF Hub preprocessor's (`input_word_ids`, `input_type_ids`,
+    `input_mask`, the book's notebook), renamed on the way in.
 
     Args:
         encoder_size: one of `BERT_ENCODERS` ("bert-small", "bert-base").
@@ -105,7 +133,7 @@ def get_bert_model(
             x = keras.layers.Dense(units, activation="relu")(x)
         # float32 probabilities under mixed precision.
         outputs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32")(x)
-        model = keras.Model(inputs, outputs, name=f"{encoder_size}_classifier")
+        model = BertClassifier(inputs, outputs, name=f"{encoder_size}_classifier")
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate),
             loss=keras.losses.SparseCategoricalCrossentropy(),

@@ -133,7 +133,9 @@ def compare_pretrained_vs_shuffled(
                 keep_tfhub_weights=variant == "pretrained", handle=handle, seed=seed,
                 jit_compile=jit_compile, steps_per_execution=steps_per_execution)
             start = time.perf_counter()
-            history = model.fit(train, validation_data=validation, epochs=epochs, verbose=2)
+            # `train` is shuffled in tf.data; Keras would warn that it ignores shuffle=True.
+            history = model.fit(train, validation_data=validation, epochs=epochs, verbose=2,
+                                shuffle=False)
             result = BertRunResult(encoder_size, variant, seed, float(learning_rates[variant]),
                                    [float(a) for a in history.history["val_accuracy"]],
                                    time.perf_counter() - start)
