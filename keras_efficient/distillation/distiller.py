@@ -37,7 +37,10 @@ class Distiller(base.RestoresCompile, keras.Model):
     `alpha` or `temperature` in both places, or `loss` with `student_loss_fn`,
     is an error saying what to write). Differs from keras-io on purpose: the
     positional order is `(teacher, student)` (keras-io's example passes both
-    by keyword), and sample weights reach both losses.
+    by keyword), and sample weights reach both losses. Keras's own
+    `keras.distillation.Distiller(teacher, student, distillation_losses,
+    distillation_loss_weights, student_loss_weight)` arguments get an error
+    saying what to write here.
 
     Args:
         teacher: a trained `keras.Model` returning logits.
@@ -78,6 +81,7 @@ class Distiller(base.RestoresCompile, keras.Model):
     """
 
     def __init__(self, teacher, student, temperature=None, alpha=None, **kwargs):
+        _reject_keras_distiller_arguments(temperature, kwargs)
         super().__init__(**kwargs)
         self.teacher = base.validate_model("teacher", teacher)
         self.student = base.validate_model("student", student)
@@ -259,3 +263,17 @@ def _as_loss(loss):
     """A `keras.losses.Loss` for a loss object, a bare loss function or its name."""
     loss = keras.losses.get(loss)
     return loss if isinstance(loss, keras.losses.Loss) else keras.losses.LossFunctionWrapper(loss)
+
+
+def _reject_keras_distiller_arguments(temperature, kwargs):
+    """`keras.distillation.Distiller`'s arguments, which mean other things here."""
+    given = [name for name in ("distillation_losses", "distillation_loss_weights",
+                               "student_loss_weight") if name in kwargs]
+    if isinstance(temperature, (keras.distillation.DistillationLoss, list, tuple)):
+        given.insert(0, "temperature")
+    if given:
+        raise TypeError(
+            f"Invalid argument `{given[0]}`: this is not `keras.distillation.Distiller`. "
+            "Write `Distiller(teacher, student, temperature=T, alpha=a)`, where `T` is "
+            "LogitsDistillation's temperature and `a = 1 - student_loss_weight` weights "
+            f"the distillation term (logits only). Received: {', '.join(given)}")

@@ -88,17 +88,22 @@ class SparseCategoricalCrossentropy(keras.losses.Loss):
     gathered column, never from an [N, K] one-hot target, and in float32 when the
     predictions are float16 or bfloat16 (mixed precision).
 
+    The positional order is Keras's `SparseCategoricalCrossentropy(from_logits,
+    ignore_class, reduction, axis, name, dtype)`; `label_smoothing` (ours only)
+    is keyword-only, so a Keras call cannot turn its `ignore_class` into a
+    smoothing.
+
     Args:
         from_logits: whether `y_pred` holds logits (recommended) or probabilities.
-        label_smoothing: e, a float in [0, 1]. 0 is plain crossentropy; 0.1 is the
-            usual value (Szegedy et al. 2016).
         ignore_class: optional integer class id (for example a "void" class in
             segmentation) whose entries get zero loss and are excluded from the
             mean, as in Keras.
-        axis: the class axis of `y_pred`. Defaults to -1.
         reduction: as in every Keras loss. Defaults to `"sum_over_batch_size"`.
+        axis: the class axis of `y_pred`. Defaults to -1.
         name: name of the loss.
         dtype: dtype of the loss computations (default float32).
+        label_smoothing: e, a float in [0, 1]. 0 is plain crossentropy; 0.1 is the
+            usual value (Szegedy et al. 2016). Keyword-only.
 
     Call arguments:
         y_true: integer labels, shape `(batch_size,)` or `(batch_size, 1)` (or the
@@ -126,12 +131,13 @@ class SparseCategoricalCrossentropy(keras.losses.Loss):
     def __init__(
         self,
         from_logits=False,
-        label_smoothing=0.0,
         ignore_class=None,
-        axis=-1,
         reduction="sum_over_batch_size",
+        axis=-1,
         name="sparse_categorical_crossentropy",
         dtype=None,
+        *,
+        label_smoothing=0.0,
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.from_logits = bool(from_logits)
