@@ -28,8 +28,8 @@ def _peer(module, path):
 @pytest.mark.parametrize("ours, module, path, prefix", [
     (ke.layers.DropBlock2D, "keras_cv", "layers.DropBlock2D", 3),
     (ke.losses.NTXent, "keras_cv", "losses.SimCLRLoss", 1),
-    (ke.models.SharpnessAwareMinimization, "tf_keras", "models.experimental."
-     "SharpnessAwareMinimization", 3),
+    (ke.models.SharpnessAwareMinimization, "tf_keras",
+     "models.experimental.SharpnessAwareMinimization", 3),
     (ke.losses.SparseCategoricalCrossentropy, "keras", "losses.SparseCategoricalCrossentropy",
      None),
     (ke.callbacks.ReduceLROnPlateau, "keras", "callbacks.ReduceLROnPlateau", None),
