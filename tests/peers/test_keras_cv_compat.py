@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 
+from keras_efficient import testing
 from keras_efficient.layers import DropBlock2D
 from keras_efficient.layers import StochasticDepth
 from keras_efficient.losses import NTXent
@@ -159,3 +160,9 @@ def test_nt_xent__half_of_keras_cv_simclr_loss(temperature):
                                                                        PROJECTIONS_2))
     ours = float(NTXent(temperature=temperature)(PROJECTIONS_1, PROJECTIONS_2))
     np.testing.assert_allclose(ours, theirs / 2, rtol=1e-5)
+
+
+@pytest.mark.parametrize("check", testing.LAYER_CHECKS)
+def test_drop_block_2d__non_square_block_harness(check):
+    testing.check_layer(DropBlock2D, {"rate": 0.1, "block_size": (2, 3), "seed": 1},
+                        _uniform((4, 6, 8, 2)), checks=[check], random_in_training=True)

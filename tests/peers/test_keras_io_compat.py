@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 import keras_efficient as ke
+from keras_efficient import testing
 from keras_efficient.models import Distiller
 
 RNG = np.random.default_rng(7)
@@ -178,3 +179,14 @@ def test_sparse_categorical_crossentropy__python_lists_match_keras():
     np.testing.assert_allclose(
         float(ke.losses.SparseCategoricalCrossentropy()(y_true, y_pred)),
         -np.mean(np.log([0.7, 0.6])), rtol=1e-6)
+
+
+@pytest.mark.parametrize("check", testing.MODEL_CHECKS)
+def test_distiller__keras_io_form_harness(check):
+    testing.check_model(
+        lambda: Distiller(student=_mlp(3, seed=2), teacher=_mlp(3, seed=1)),
+        lambda: {"optimizer": keras.optimizers.SGD(0.1), "metrics": ["accuracy"],
+                 "student_loss_fn": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                 "distillation_loss_fn": keras.losses.KLDivergence(),
+                 "alpha": 0.3, "temperature": 2.0},
+        X, Y, checks=[check])
