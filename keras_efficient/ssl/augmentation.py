@@ -66,9 +66,9 @@ class SimCLRAugmentation(keras.layers.Layer):
         blur_kernel_size: size of the blur kernel (SimCLR: 10% of the side).
         value_range: range of the pixel values the colour jitter and blur
             assume, `(0, 1)` (the default) or `(0, 255)`. Images outside it
-            (e.g. uint8-range pixels with the default) are jittered wrongly:
-            a call on concrete (eager) images outside the range warns; inside
-            `tf.data` or a compiled step it cannot, so set it to your data's.
+            (e.g. uint8-range pixels with the default) are jittered wrongly,
+            so such inputs warn (once; eager, in `tf.data` and in `fit`, not
+            under XLA).
         seed: seed of every random draw (each sub-layer derives its own).
 
     Call arguments:
@@ -162,18 +162,36 @@ class SimCLRAugmentation(keras.layers.Layer):
         return images
 
     def _warn_if_outside_value_range(self, images):
-        """Warn on concrete images outside `value_range` (traced values cannot be read)."""
-        try:
-            values = ops.convert_to_numpy(images)
-        except (NotImplementedError, TypeError, ValueError):  # symbolic or traced
+        """Warn when the pixels fall outside `value_range`, in eager or traced calls.
+
+        Traced values are read on the host, through `jax.debug.callback` on JAX
+        and `tf.py_function` on TensorFlow (in `tf.data` maps and `fit`'s step;
+        skipped under XLA, which cannot compile it). Python shows the warning
+        once per session, not once per batch.
+        """
+        low, high = ops.min(images), ops.max(images)
+        backend = keras.backend.backend()
+        if backend == "jax":
+            import jax
+
+            jax.debug.callback(self._check_value_range, low, high)
             return
-        low, high = self.value_range
-        if values.size and (values.min() < low or values.max() > high):
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            if not tf.executing_eagerly():
+                if tf.__internal__.get_enclosing_xla_context() is None:
+                    tf.py_function(self._check_value_range, [low, high], [])
+                return
+        self._check_value_range(low, high)
+
+    def _check_value_range(self, low, high):
+        if float(low) < self.value_range[0] or float(high) > self.value_range[1]:
+            # A fixed text, so Python's warning filter shows it once.
             warnings.warn(
-                f"SimCLRAugmentation got images in [{values.min():g}, {values.max():g}], "
-                f"outside its value_range={self.value_range}: colour jitter and blur "
-                "assume that range. Pass value_range=(0, 255) for 8-bit pixels or rescale "
-                "the images.", stacklevel=3)
+                f"SimCLRAugmentation got images outside its value_range={self.value_range}: "
+                "colour jitter and blur assume that range. Pass value_range=(0, 255) for "
+                "8-bit pixels or rescale the images.", stacklevel=2)
 
     def two_views(self, images):
         """Two independent augmentations of `images`, as `fit` input for the SSL models.

@@ -18,6 +18,11 @@ class SimSiam(SelfSupervisedModel):
     `D = -cos` (`SimSiamLoss`). The stop-gradient prevents collapse; watch the
     logged `embedding_std` (it falls to 0 when the outputs collapse).
 
+    Differs from keras-io's `SimSiam(encoder, predictor)` on purpose (the
+    projector is a separate argument here): keras-io's encoder already ends in
+    the projector, so write `SimSiam(encoder, projection_head=
+    keras.layers.Identity(), predictor=predictor)`.
+
     Args:
         encoder: a Keras layer/model mapping images to vectors `(batch_size, dim)`.
         projection_head: the projector `g`; default

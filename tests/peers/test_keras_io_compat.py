@@ -144,8 +144,11 @@ def test_simclr__views_of_different_shapes_get_a_clear_error():
 
 def test_simclr_augmentation__warns_on_images_outside_its_value_range():
     augment = ke.layers.SimCLRAugmentation.from_preset("digits", seed=1)
+    pixels = np.full((2, 8, 8, 1), 200.0, "float32")
     with pytest.warns(UserWarning, match="value_range=\\(0, 255\\)"):
-        augment(np.full((2, 8, 8, 1), 200.0, "float32"))
+        augment(pixels)
+    with pytest.warns(UserWarning, match="outside its value_range=\\(0, 1\\)"):
+        list(tf.data.Dataset.from_tensors(pixels).map(augment.two_views))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         augment(np.full((2, 8, 8, 1), 0.5, "float32"))
@@ -190,3 +193,22 @@ def test_distiller__keras_io_form_harness(check):
                  "distillation_loss_fn": keras.losses.KLDivergence(),
                  "alpha": 0.3, "temperature": 2.0},
         X, Y, checks=[check])
+
+
+def test_simsiam__keras_io_encoder_and_predictor_by_keyword():
+    # keras-io: SimSiam(encoder, predictor), the encoder ending in the projector.
+    keras.utils.set_random_seed(0)
+    encoder = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                                keras.layers.Dense(8)])
+    predictor = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4),
+                                  keras.layers.Dense(8)])
+    model = ke.models.SimSiam(encoder, projection_head=keras.layers.Identity(),
+                              predictor=predictor)
+    model.compile(optimizer="sgd")
+    views = RNG.uniform(size=(2, 4, 8, 8, 1)).astype("float32")
+    logs = model.evaluate(tf.data.Dataset.from_tensors((views[0], views[1])), verbose=0,
+                          return_dict=True)
+    z_1, z_2 = encoder(views[0]), encoder(views[1])
+    p_1, p_2 = predictor(z_1), predictor(z_2)
+    expected = -0.5 * (np.mean(_cosine64(p_1, z_2)) + np.mean(_cosine64(p_2, z_1)))
+    np.testing.assert_allclose(logs["loss"], expected, rtol=1e-5)
