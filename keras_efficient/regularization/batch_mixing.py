@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from keras_efficient.utils import random_generator
 from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_size
 
 
 def soft_labels(labels, num_classes=None, label_smoothing=0.0):
@@ -85,7 +86,7 @@ class BatchMixer:
     def __init__(self, alpha, num_classes=None, label_smoothing=0.0, seed=None):
         self.alpha = float(validate_number("alpha", alpha, 0, low_inclusive=False))
         if num_classes is not None:
-            validate_number("num_classes", num_classes, 2, integer=True)
+            validate_size("num_classes", num_classes, low=2)
         self.num_classes = num_classes
         self.label_smoothing = float(validate_number("label_smoothing", label_smoothing, 0, 1))
         self._generator = random_generator(seed)

@@ -9,6 +9,8 @@ import keras
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_seed
+from keras_efficient.utils import validate_size
 
 
 @register
@@ -76,14 +78,13 @@ class DropBlock2D(keras.layers.Layer):
                  **kwargs):
         super().__init__(**kwargs)
         self.rate = validate_number("rate", rate, 0, 1, high_inclusive=False)
-        self.block_size = validate_number("block_size", block_size, 1, integer=True)
-        self.warmup_steps = validate_number("warmup_steps", warmup_steps, 0, integer=True)
+        self.block_size = validate_size("block_size", block_size)
+        self.warmup_steps = validate_size("warmup_steps", warmup_steps, low=0)
         self.data_format = validate_choice(
-            "data_format", data_format or keras.config.image_data_format(),
+            "data_format", keras.config.image_data_format() if data_format is None else data_format,
             ("channels_last", "channels_first"),
         )
-        if seed is not None:
-            validate_number("seed", seed, integer=True)
+        validate_seed("seed", seed)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.supports_masking = True
