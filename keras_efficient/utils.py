@@ -91,7 +91,9 @@ def validate_size(name, value, low=1, high=MAX_SIZE):
     so a typo such as `1e12` fails at once instead of in a huge allocation or
     an endless build. Callers pass a tighter `high` where one is meaningful.
     """
-    return validate_number(name, value, low, high, integer=True)
+    # Two checks, so a value too small reads "an integer >= low" as before.
+    validate_number(name, value, low, integer=True)
+    return validate_number(name, value, high=high, integer=True)
 
 
 #: Seeds are 32-bit, the range that NumPy, TensorFlow and JAX all accept.

@@ -22,6 +22,7 @@ for a rate, None for a seed) must end in "accepted". The figure in README.md's
 import collections
 import dataclasses
 import inspect
+import json
 import math
 import os
 import tempfile
@@ -100,8 +101,10 @@ class Entry:
     `base`: a zero-argument function returning the valid keyword arguments (fresh
     models each call). `probe(result)`: a tiny forward pass returning arrays to
     check for NaN; it runs for every accepted value and also surfaces errors
-    raised at the first call. `run_accepted=False` for callables whose accepted
-    call would download or train for long: only the bad values are tried there.
+    raised at the first call. `call(result)`: what to do with the result before
+    the probe (a batch transform is applied to a tiny batch, a context entered).
+    `run_accepted=False` for callables whose accepted call would download or
+    train for long: only the bad values are tried there.
     """
 
     base: object = dict
@@ -637,6 +640,80 @@ def test_validate_callable__names_argument():
 def test_validate_choice__unhashable_value():
     with pytest.raises(ValueError, match=r"`mode`.*Received: mode=\['max'\]"):
         utils.validate_choice("mode", ["max"], {"min", "max"})
+
+
+# --- data-level bad input at the entry points ----------------------------------
+_PROBS = np.array([[0.2, 0.3, 0.5]] * 4, "float32")
+_LABELS = np.array([-1, 3, 1, 2])
+
+
+def _smoothed_reference(label, e=0.1):
+    log_p = np.log(_PROBS[0].astype("float64"))
+    return -((1 - e) * log_p[label] + e * log_p.mean())
+
+
+def test_sparse_categorical_crossentropy__out_of_range_labels_give_nan_eager_and_xla():
+    loss = ke.losses.SparseCategoricalCrossentropy(label_smoothing=0.1, reduction=None)
+    expected = [NAN, NAN, _smoothed_reference(1), _smoothed_reference(2)]
+    compiled = tf.function(lambda y, p: loss(y, p), jit_compile=True)
+    for values in (loss(_LABELS, _PROBS), compiled(_LABELS, _PROBS)):
+        np.testing.assert_allclose(np.asarray(values), expected, rtol=1e-5)
+
+
+def test_sparse_categorical_crossentropy__out_of_range_labels_give_nan_on_jax():
+    import subprocess
+    import sys
+
+    script = (
+        "import json, jax, numpy as np, keras_efficient as ke\n"
+        "loss = ke.losses.SparseCategoricalCrossentropy(label_smoothing=0.1, reduction=None)\n"
+        "print(json.dumps(np.asarray(jax.jit(loss)(np.array([-1, 3, 1]),"
+        " np.full((3, 3), 1 / 3, 'float32'))).tolist()))\n")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([sys.executable, "-c", script], check=False, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    values = json.loads(result.stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(values, [NAN, NAN, np.log(3)], rtol=1e-5)
+
+
+def test_sparse_categorical_crossentropy__nan_inputs_propagate_per_example():
+    probs = _PROBS.copy()
+    probs[0, 0] = NAN
+    values = np.asarray(ke.losses.SparseCategoricalCrossentropy(reduction=None)(
+        np.array([0, 1, 1, 2]), probs))
+    assert np.isnan(values[0]) and np.all(np.isfinite(values[1:]))
+
+
+def test_random_resized_crop__wrong_rank_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"rank 4 .*input_shape=\(2, 4\)"):
+        ke.layers.RandomResizedCrop()(np.ones((2, 4), "float32"))
+
+
+def test_curriculum_dataset__empty_data_is_a_clear_error():
+    with pytest.raises(ValueError, match="argument `x`. Expected at least one example"):
+        ke.curriculum.CurriculumDataset(np.zeros((0, 4)), np.zeros(0), scores=np.zeros(0),
+                                        pacing=ke.curriculum.pacing.linear(10))
+
+
+def test_mix_up__mismatched_batch_sizes_and_labels_out_of_range():
+    mixup = ke.data.MixUp(num_classes=3, seed=0)
+    images = np.ones((4, 8, 8, 3), "float32")
+    with pytest.raises(ValueError, match="argument `labels`. Expected one label per image"):
+        mixup(images, np.array([0, 1, 2]))
+    for labels in ([0, 1, 2, 3], [0, 1, -1, 2]):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"`labels`.*\[0, 3\)"):
+            mixup(images, np.array(labels))
+
+
+def test_knn_accuracy__mismatched_lengths_are_a_clear_error():
+    with pytest.raises(ValueError, match="argument `y_train`"):
+        ke.callbacks.KNNAccuracy(_X, _Y[:5], _X, _Y)
+
+
+def test_few_label_subset__mismatched_lengths_are_a_clear_error():
+    with pytest.raises(ValueError, match="one example per label"):
+        ke.data.few_label_subset(_X, _Y[:5], 0.5)
 
 
 # --- `python tests/test_api_validation.py`: the README's reliability figure --

@@ -7,9 +7,9 @@ import shutil
 import keras
 
 from keras_efficient.distribute.multi_worker import task_info
+from keras_efficient.utils import MAX_SIZE
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_path
-from keras_efficient.utils import validate_size
 
 
 @register
@@ -45,8 +45,10 @@ class BackupAndRestore(keras.callbacks.Callback):
 
     def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True):
         super().__init__()
-        if save_freq != "epoch":
-            validate_size("save_freq", save_freq)
+        if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int)
+                                     or not 1 <= save_freq <= MAX_SIZE):
+            raise ValueError("Invalid value received for argument `save_freq`. Expected 'epoch' "
+                             f"or an integer in [1, {MAX_SIZE}]. Received: save_freq={save_freq!r}")
         self.backup_dir = validate_path("backup_dir", backup_dir)
         self.save_freq = save_freq
         self.delete_checkpoint = delete_checkpoint

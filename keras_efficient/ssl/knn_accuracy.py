@@ -78,6 +78,10 @@ class KNNAccuracy(keras.callbacks.Callback):
         self.every = validate_size("every", every)
         self.batch_size = validate_size("batch_size", batch_size)
         self.data = (x_train, np.asarray(y_train), x_test, np.asarray(y_test))
+        for x, y, name in ((x_train, y_train, "y_train"), (x_test, y_test, "y_test")):
+            if x is not None and y is not None and len(x) != len(y):
+                raise ValueError(f"Invalid value received for argument `{name}`. Expected one "
+                                 f"label per example ({len(x)}). Received: {len(y)} labels")
         self.history = []
 
     def on_epoch_end(self, epoch, logs=None):
