@@ -1,7 +1,9 @@
 """Helpers shared by every public object: registration for `.keras` files and
 argument validation with one message template (Keras's own wording)."""
 
+import math
 import numbers
+import os
 
 import keras
 
@@ -20,6 +22,11 @@ def _describe_range(low, high, low_inclusive, high_inclusive):
     return f"in {left}{low}, {high}{right}"
 
 
+#: The largest float32: a float argument beyond it becomes inf once it is cast
+#: into a tensor, so it counts as infinite here.
+MAX_FLOAT32 = 3.4028234663852886e38
+
+
 def validate_number(
     name,
     value,
@@ -29,13 +36,18 @@ def validate_number(
     low_inclusive=True,
     high_inclusive=True,
     integer=False,
+    allow_nan=False,
+    allow_inf=False,
 ):
     """Return `value` if it is a number in the given range, else raise.
 
     Raises `TypeError` for a non-number (bools included) and `ValueError` for a
     number out of range, both naming the argument, the allowed range and the
     received value: "Invalid value received for argument `rate`. Expected a
-    float value in [0, 1). Received: rate=1.5".
+    float value in [0, 1). Received: rate=1.5". NaN and +-inf are rejected
+    (every comparison with NaN is False, so a range alone lets it through)
+    unless the caller allows them with `allow_nan=True` / `allow_inf=True`; so
+    is a float beyond float32's range, which becomes inf in a tensor.
     """
     kind = "an integer" if integer else "a float value"
     expected = numbers.Integral if integer else numbers.Real
@@ -44,23 +56,135 @@ def validate_number(
             f"Invalid type received for argument `{name}`. Expected {kind}. "
             f"Received: {name}={value!r} of type {type(value).__name__}"
         )
+    allowed = ""
+    if low is not None or high is not None:
+        allowed = " " + _describe_range(low, high, low_inclusive, high_inclusive)
+    if not integer:
+        is_nan = math.isnan(value)
+        infinite = math.isinf(value) or (not is_nan and abs(value) > MAX_FLOAT32)
+        if (is_nan and not allow_nan) or (infinite and not allow_inf):
+            raise ValueError(
+                f"Invalid value received for argument `{name}`. Expected a finite "
+                f"float value{allowed}. Received: {name}={value!r}"
+            )
+        if is_nan:
+            return value
     too_low = low is not None and (value < low if low_inclusive else value <= low)
     too_high = high is not None and (value > high if high_inclusive else value >= high)
     if too_low or too_high:
-        allowed = _describe_range(low, high, low_inclusive, high_inclusive)
         raise ValueError(
-            f"Invalid value received for argument `{name}`. Expected {kind} "
+            f"Invalid value received for argument `{name}`. Expected {kind}"
             f"{allowed}. Received: {name}={value!r}"
         )
     return value
 
 
+#: Default upper limit of `validate_size`: the largest int32, the index type of
+#: most kernels, so a size beyond it fails here instead of deep inside an op.
+MAX_SIZE = 2**31 - 1
+
+
+def validate_size(name, value, low=1, high=MAX_SIZE):
+    """Return `value` if it is an integer that sizes an allocation, else raise.
+
+    Block counts, steps, buffer and batch sizes: an integer in [`low`, `high`],
+    so a typo such as `1e12` fails at once instead of in a huge allocation or
+    an endless build. Callers pass a tighter `high` where one is meaningful.
+    """
+    # Two checks, so a value too small reads "an integer >= low" as before.
+    validate_number(name, value, low, integer=True)
+    return validate_number(name, value, high=high, integer=True)
+
+
+#: Seeds are 32-bit, the range that NumPy, TensorFlow and JAX all accept.
+MAX_SEED = 2**32 - 1
+
+
+def validate_seed(name, value, allow_none=True):
+    """Return `value` if it is a seed: an integer in [0, 2**32 - 1] (or None)."""
+    if value is None and allow_none:
+        return value
+    return validate_number(name, value, 0, MAX_SEED, integer=True)
+
+
+def validate_path(name, value, allow_none=False):
+    """Return `value` as a `str` if it is a non-empty path (`str`/`os.PathLike`)."""
+    if value is None and allow_none:
+        return value
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(
+            f"Invalid type received for argument `{name}`. Expected a path "
+            f"(str or os.PathLike). Received: {name}={value!r} of type "
+            f"{type(value).__name__}"
+        )
+    path = os.fspath(value)
+    if not isinstance(path, str) or not path:
+        raise ValueError(
+            f"Invalid value received for argument `{name}`. Expected a non-empty "
+            f"path. Received: {name}={value!r}"
+        )
+    return path
+
+
+def validate_key(name, value):
+    """Return `value` if it is a non-empty string (a metric name, a dict key)."""
+    if not isinstance(value, str):
+        raise TypeError(
+            f"Invalid type received for argument `{name}`. Expected a non-empty string. "
+            f"Received: {name}={value!r} of type {type(value).__name__}"
+        )
+    if not value:
+        raise ValueError(
+            f"Invalid value received for argument `{name}`. Expected a non-empty string. "
+            f"Received: {name}={value!r}"
+        )
+    return value
+
+
+def validate_callable(name, value, allow_none=False):
+    """Return `value` if it is callable (or None where allowed), else raise."""
+    if (value is None and allow_none) or callable(value):
+        return value
+    raise TypeError(
+        f"Invalid type received for argument `{name}`. Expected a callable"
+        f"{' or None' if allow_none else ''}. Received: {name}={value!r} of type "
+        f"{type(value).__name__}"
+    )
+
+
+def validate_range(name, value, low=None, high=None):
+    """Return `value` as a float pair `(a, b)` with `low < a <= b <= high`, else raise.
+
+    For arguments that are an interval (a crop's `scale`, an aspect `ratio`, a
+    `value_range`); `low` is exclusive, `high` inclusive, either may be None.
+    """
+    valid = (isinstance(value, (tuple, list)) and len(value) == 2
+             and all(isinstance(v, numbers.Real) and not isinstance(v, bool)
+                     and abs(v) <= MAX_FLOAT32 for v in value)
+             and (low is None or low < value[0]) and value[0] <= value[1]
+             and (high is None or value[1] <= high))
+    if not valid:
+        bounds = ("" if low is None else f"{low} < ") + "low <= high" + (
+            "" if high is None else f" <= {high}")
+        raise ValueError(
+            f"Invalid value received for argument `{name}`. Expected a pair (low, high) "
+            f"of finite floats with {bounds}. Received: {name}={value!r}"
+        )
+    return tuple(float(v) for v in value)
+
+
 def validate_choice(name, value, choices):
     """Return `value` if it is one of `choices`, else raise a `ValueError`."""
-    if value not in choices:
+    try:
+        known = value in choices
+    except TypeError:  # an unhashable value (a list) cannot be in a set of choices
+        known = False
+    if isinstance(value, bool):  # True == 1: a bool is only a choice if listed as one
+        known = any(choice is value for choice in choices)
+    if not known:
         raise ValueError(
             f"Invalid value received for argument `{name}`. Expected one of "
-            f"{sorted(choices)}. Received: {name}={value!r}"
+            f"{sorted(choices, key=repr)}. Received: {name}={value!r}"
         )
     return value
 
@@ -79,4 +203,4 @@ def random_generator(seed):
 
     if seed is None:
         return tf.random.Generator.from_non_deterministic_state()
-    return tf.random.Generator.from_seed(validate_number("seed", seed, integer=True))
+    return tf.random.Generator.from_seed(validate_seed("seed", seed))

@@ -6,7 +6,7 @@ import keras
 import tensorflow as tf
 
 from keras_efficient.curriculum import _hooks
-from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_size
 
 
 class ShapeSchedule(keras.callbacks.Callback):
@@ -52,8 +52,7 @@ class ShapeSchedule(keras.callbacks.Callback):
         sizes = tf.constant(self.sizes)
         last = len(self.sizes) - 1
         per_example = batch_size is not None
-        elements_per_step = 1 if not per_example else validate_number(
-            "batch_size", batch_size, 1, integer=True)
+        elements_per_step = 1 if not per_example else validate_size("batch_size", batch_size)
 
         def transform(index, data):
             step = tf.minimum(index // elements_per_step, last)

@@ -5,9 +5,14 @@ import tensorflow as tf
 
 from keras_efficient.curriculum.pacing import PacingFunction
 from keras_efficient.utils import validate_choice
-from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_key
+from keras_efficient.utils import validate_seed
+from keras_efficient.utils import validate_size
 
 ORDERINGS = ("curriculum", "anti_curriculum", "random")
+
+# The dataset holds one prefix size per step: 10^8 steps are 800 MB already.
+MAX_STEPS = 10**8
 
 
 class CurriculumDataset(tf.data.Dataset):
@@ -69,6 +74,9 @@ class CurriculumDataset(tf.data.Dataset):
     def __init__(self, x, y=None, *, scores, pacing, batch_size=32, ordering="curriculum",
                  total_steps=None, seed=None, include_ids=False, id_key="example_id"):
         num_examples = len(next(iter(x.values())) if isinstance(x, dict) else x)
+        if not num_examples:
+            raise ValueError("Invalid value received for argument `x`. Expected at least one "
+                             "example. Received: an empty x")
         scores = np.asarray(scores, dtype="float64").reshape(-1)
         if len(scores) != num_examples:
             raise ValueError(
@@ -89,11 +97,12 @@ class CurriculumDataset(tf.data.Dataset):
                 raise ValueError("Argument `total_steps` is required when `pacing` is not a "
                                  "`keras_efficient.curriculum.pacing` function.")
             total_steps = pacing.total_steps
-        self.total_steps = validate_number("total_steps", total_steps, 1, integer=True)
-        self.batch_size = validate_number("batch_size", batch_size, 1, integer=True)
+        self.total_steps = validate_size("total_steps", total_steps, high=MAX_STEPS)
+        self.batch_size = validate_size("batch_size", batch_size)
         self.ordering = validate_choice("ordering", ordering, ORDERINGS)
-        seed = int(np.random.randint(2**31)) if seed is None else seed
-        self.seed = validate_number("seed", seed, 0, integer=True)
+        validate_seed("seed", seed)
+        validate_key("id_key", id_key)
+        self.seed = int(np.random.randint(2**31)) if seed is None else seed
 
         self.prefix_sizes = _prefix_sizes(pacing, self.total_steps, num_examples)
         if ordering == "random":

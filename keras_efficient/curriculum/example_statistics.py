@@ -10,7 +10,8 @@ import tensorflow as tf
 
 from keras_efficient.curriculum import _hooks
 from keras_efficient.utils import register
-from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_key
+from keras_efficient.utils import validate_size
 
 _TABLES = ("loss_sum", "presentations", "last_correct", "forgetting", "first_learned")
 
@@ -73,15 +74,18 @@ class ExampleStatistics(keras.callbacks.Callback):
 
     def __init__(self, num_examples, loss=None, id_key="example_id"):
         super().__init__()
-        self.num_examples = validate_number("num_examples", num_examples, 1, integer=True)
+        self.num_examples = validate_size("num_examples", num_examples)
         if not (loss is None or isinstance(loss, str) or callable(loss)):
             raise TypeError("Invalid type received for argument `loss`. Expected a Keras loss, "
                             f"a loss name, a function or None. Received: loss={loss!r}")
+        if isinstance(loss, str):
+            try:
+                keras.losses.get(loss)
+            except ValueError:
+                raise ValueError("Invalid value received for argument `loss`. Expected a Keras "
+                                 f"loss name. Received: loss={loss!r}") from None
         self.loss = loss
-        if not isinstance(id_key, str):
-            raise TypeError("Invalid type received for argument `id_key`. Expected a string. "
-                            f"Received: id_key={id_key!r}")
-        self.id_key = id_key
+        self.id_key = validate_key("id_key", id_key)
         self._tables = None
         self._epoch = None
         self._function = self._function_key = None

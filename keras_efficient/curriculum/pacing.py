@@ -29,6 +29,7 @@ from keras import ops
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_size
 
 WU_KINDS = ("linear", "quadratic", "root", "step", "exponential", "logarithmic")
 
@@ -44,7 +45,7 @@ class PacingFunction(keras.optimizers.schedules.LearningRateSchedule):
     """
 
     def __init__(self, total_steps):
-        self.total_steps = validate_number("total_steps", total_steps, 1, integer=True)
+        self.total_steps = validate_size("total_steps", total_steps)
 
     def __call__(self, step):
         return self.fraction(ops.cast(step, "float32"))
@@ -178,11 +179,13 @@ class ExponentialPacing(PacingFunction):
             raise ValueError("Invalid value received for argument `step_length`. Expected an "
                              "integer >= 1 or a non-empty list of them. Received: step_length=[]")
         for length in lengths:
-            validate_number("step_length", length, 1, integer=True)
+            validate_size("step_length", length)
         self.step_length = step_length if isinstance(step_length, int) else lengths
         self._boundaries = [float(b) for b in np.cumsum(lengths)]
         self._last_length = float(lengths[-1])
-        final = self.fractions()[-1]
+        # p(T) alone: `fractions()` would allocate one value per step.
+        final = float(ops.convert_to_numpy(
+            self.fraction(ops.convert_to_tensor(float(self.total_steps), "float64"))))
         if final < 1.0:
             raise ValueError(
                 f"Invalid value received for argument `step_length`. The pacing must "
@@ -243,4 +246,9 @@ def fixed_exponential(total_steps, start_fraction=0.04, increase=1.9, step_lengt
 def varied_exponential(total_steps, step_lengths, start_fraction=0.04, increase=1.9):
     """Hacohen & Weinshall's varied exponential pacing: the i-th increase after the
     first i of `step_lengths` (the last length repeats)."""
+    if not isinstance(step_lengths, (list, tuple)) or not step_lengths:
+        raise TypeError("Invalid type received for argument `step_lengths`. Expected a "
+                        f"non-empty list of integers. Received: step_lengths={step_lengths!r}")
+    for length in step_lengths:
+        validate_size("step_lengths", length)
     return ExponentialPacing(total_steps, start_fraction, increase, list(step_lengths))

@@ -8,6 +8,7 @@ from keras_efficient.curriculum._shape_schedule import ShapeSchedule
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_size
 
 INTERPOLATIONS = ("area", "bicubic", "bilinear", "gaussian", "lanczos3", "lanczos5",
                   "mitchellcubic", "nearest")
@@ -71,15 +72,14 @@ class ProgressiveResizing(ShapeSchedule):
                  finetune_fraction=0.2, size_increment=4, target_size=None,
                  interpolation="bilinear", antialias=True):
         super().__init__()
-        self.total_steps = validate_number("total_steps", total_steps, 1, integer=True)
+        self.total_steps = validate_size("total_steps", total_steps)
         self.initial_scale = validate_number("initial_scale", initial_scale, 0, 1,
                                              low_inclusive=False)
         self.delay_fraction = validate_number("delay_fraction", delay_fraction, 0, 1,
                                               high_inclusive=False)
         self.finetune_fraction = validate_number("finetune_fraction", finetune_fraction,
                                                  0, 1 - delay_fraction)
-        self.size_increment = validate_number("size_increment", size_increment, 1,
-                                              integer=True)
+        self.size_increment = validate_size("size_increment", size_increment)
         if target_size is not None:
             if not isinstance(target_size, (tuple, list)):
                 target_size = (target_size,) * 2
@@ -87,7 +87,7 @@ class ProgressiveResizing(ShapeSchedule):
                 raise ValueError("Invalid value received for argument `target_size`. Expected "
                                  "an integer or a pair (height, width). Received: "
                                  f"target_size={target_size!r}")
-            target_size = tuple(validate_number("target_size", side, 1, integer=True)
+            target_size = tuple(validate_size("target_size", side)
                                 for side in target_size)
         self.target_size = target_size
         self.full_size = target_size

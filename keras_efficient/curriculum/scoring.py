@@ -9,6 +9,7 @@ import numpy as np
 
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_size
 
 
 def rarity_scores(tokens, padding_id=None, reduction="mean"):
@@ -34,6 +35,8 @@ def rarity_scores(tokens, padding_id=None, reduction="mean"):
     [0.288, 0.837]
     """
     validate_choice("reduction", reduction, ("mean", "max"))
+    if padding_id is not None:
+        validate_number("padding_id", padding_id, integer=True)
     sequences = [np.asarray(row, dtype="int64").reshape(-1) for row in tokens]
     if padding_id is not None:
         sequences = [row[row != padding_id] for row in sequences]
@@ -69,7 +72,10 @@ def teacher_scores(teacher, x, y, kind="loss", from_logits=False, batch_size=256
         Deep Networks", ICML 2019.
     """
     validate_choice("kind", kind, ("loss", "confidence"))
-    validate_number("batch_size", batch_size, 1, integer=True)
+    if not callable(getattr(teacher, "predict", None)):
+        raise TypeError("Invalid type received for argument `teacher`. Expected a "
+                        f"keras.Model (with `predict`). Received: teacher={teacher!r}")
+    validate_size("batch_size", batch_size)
     outputs = np.asarray(teacher.predict(x, batch_size=batch_size, verbose=0), "float64")
     if from_logits:
         outputs = np.exp(outputs - outputs.max(axis=-1, keepdims=True))

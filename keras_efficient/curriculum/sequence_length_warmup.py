@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from keras_efficient.curriculum._shape_schedule import ShapeSchedule
 from keras_efficient.utils import register
-from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_size
 
 
 @register
@@ -51,12 +51,11 @@ class SequenceLengthWarmup(ShapeSchedule):
 
     def __init__(self, warmup_steps, initial_length=8, length_increment=8, max_length=None):
         super().__init__()
-        self.warmup_steps = validate_number("warmup_steps", warmup_steps, 1, integer=True)
-        self.initial_length = validate_number("initial_length", initial_length, 1, integer=True)
-        self.length_increment = validate_number("length_increment", length_increment, 1,
-                                                integer=True)
+        self.warmup_steps = validate_size("warmup_steps", warmup_steps)
+        self.initial_length = validate_size("initial_length", initial_length)
+        self.length_increment = validate_size("length_increment", length_increment)
         if max_length is not None:
-            validate_number("max_length", max_length, initial_length, integer=True)
+            validate_size("max_length", max_length, low=initial_length)
         self.max_length = max_length
         self.full_size = None if max_length is None else (max_length,)
 

@@ -6,6 +6,8 @@ import numpy as np
 
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_seed
+from keras_efficient.utils import validate_size
 
 
 @dataclasses.dataclass
@@ -32,8 +34,8 @@ def load_digits(image_size=8, channels=1, test_fraction=0.25, seed=0):
     test, and depends only on `seed`.
 
     Args:
-        image_size: side of the returned images; 8 is the original, larger
-            values upscale once here with bilinear resizing (not per epoch).
+        image_size: side of the returned images, in [8, 512]; 8 is the
+            original, larger values upscale once here with bilinear resizing (not per epoch).
         channels: 1 (grayscale) or 3 (the gray value repeated, for colour
             augmentations and ImageNet-style models).
         test_fraction: share of the data held out for testing, in (0, 1).
@@ -48,11 +50,12 @@ def load_digits(image_size=8, channels=1, test_fraction=0.25, seed=0):
     >>> data.x_train.shape
     (1347, 16, 16, 1)
     """
-    validate_number("image_size", image_size, 8, integer=True)
+    # Upsampled beyond 512 pixels the 1,797 digits would take gigabytes.
+    validate_size("image_size", image_size, low=8, high=512)
     validate_number("test_fraction", test_fraction, 0, 1, low_inclusive=False,
                     high_inclusive=False)
     validate_choice("channels", channels, (1, 3))
-    validate_number("seed", seed, 0, integer=True)
+    validate_seed("seed", seed, allow_none=False)
     from sklearn.datasets import load_digits as sklearn_digits
     from sklearn.model_selection import train_test_split
 

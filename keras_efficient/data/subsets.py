@@ -3,6 +3,8 @@
 import numpy as np
 
 from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_seed
+from keras_efficient.utils import validate_size
 
 
 def few_label_subset(x, y, fraction, seed=0, return_indices=False):
@@ -30,6 +32,7 @@ def few_label_subset(x, y, fraction, seed=0, return_indices=False):
     [2, 2]
     """
     validate_number("fraction", fraction, 0, 1, low_inclusive=False)
+    validate_seed("seed", seed, allow_none=False)
     y = np.asarray(y)
     if y.ndim != 1:
         raise ValueError(f"Expected integer labels of shape (n,); received shape {y.shape}.")
@@ -110,7 +113,8 @@ def symmetric_label_noise(y, fraction, num_classes, seed=0):
     (True, True)
     """
     validate_number("fraction", fraction, 0, 1)
-    validate_number("num_classes", num_classes, 2, integer=True)
+    validate_size("num_classes", num_classes, low=2)
+    validate_seed("seed", seed, allow_none=False)
     y = np.asarray(y)
     if y.ndim != 1 or not np.all((y >= 0) & (y < num_classes)):
         raise ValueError(f"Expected integer labels of shape (n,) in [0, {num_classes}). "

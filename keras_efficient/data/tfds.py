@@ -3,6 +3,8 @@
 import dataclasses
 
 from keras_efficient.utils import validate_choice
+from keras_efficient.utils import validate_key
+from keras_efficient.utils import validate_path
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +44,8 @@ def load_tfds(name, split="train", data_dir=None, download=True, shuffle_files=F
         A `tf.data.Dataset` of tuples of the named features.
     """
     validate_choice("name", name, TFDS_DATASETS)
+    validate_key("split", split)
+    validate_path("data_dir", data_dir, allow_none=True)
     import tensorflow_datasets as tfds
 
     spec = TFDS_DATASETS[name]

@@ -4,6 +4,7 @@ from keras_efficient.distillation import base
 from keras_efficient.distillation.distiller import Distiller
 from keras_efficient.distillation.subclass_teacher import SubclassTeacher
 from keras_efficient.utils import register
+from keras_efficient.utils import validate_number
 
 
 @register
@@ -63,6 +64,9 @@ class SubclassDistiller(base.SubclassOutputs, Distiller):
                 "Invalid type received for argument `teacher`. Expected a "
                 f"`SubclassTeacher`. Received: teacher of type {type(teacher).__name__}"
             )
+        # Checked here: `Distiller` reads None as "keras-io's compile form decides".
+        validate_number("alpha", alpha, 0, 1)
+        base.validate_temperature(temperature)
         super().__init__(teacher, student, temperature=temperature, alpha=alpha, **kwargs)
 
     @property

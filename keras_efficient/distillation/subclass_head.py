@@ -4,13 +4,13 @@ import keras
 from keras import ops
 
 from keras_efficient.utils import register
-from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_size
 
 
 def validate_subclasses(num_classes, num_subclasses):
     """Check `num_classes >= 1` and `num_subclasses` a multiple of it; return both."""
-    validate_number("num_classes", num_classes, 1, integer=True)
-    validate_number("num_subclasses", num_subclasses, num_classes, integer=True)
+    validate_size("num_classes", num_classes)
+    validate_size("num_subclasses", num_subclasses, low=num_classes)
     if num_subclasses % num_classes:
         raise ValueError(
             "Invalid value received for argument `num_subclasses`. Expected the total "

@@ -7,7 +7,9 @@ import shutil
 import keras
 
 from keras_efficient.distribute.multi_worker import task_info
+from keras_efficient.utils import MAX_SIZE
 from keras_efficient.utils import register
+from keras_efficient.utils import validate_path
 
 
 @register
@@ -43,14 +45,11 @@ class BackupAndRestore(keras.callbacks.Callback):
 
     def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True):
         super().__init__()
-        if not backup_dir:
-            raise ValueError("Invalid value received for argument `backup_dir`. Expected a "
-                             f"folder path. Received: backup_dir={backup_dir!r}")
-        if save_freq != "epoch" and (isinstance(save_freq, bool)
-                                     or not isinstance(save_freq, int) or save_freq < 1):
-            raise ValueError("Invalid value received for argument `save_freq`. Expected "
-                             f"'epoch' or an integer >= 1. Received: save_freq={save_freq!r}")
-        self.backup_dir = str(backup_dir)
+        if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int)
+                                     or not 1 <= save_freq <= MAX_SIZE):
+            raise ValueError("Invalid value received for argument `save_freq`. Expected 'epoch' "
+                             f"or an integer in [1, {MAX_SIZE}]. Received: save_freq={save_freq!r}")
+        self.backup_dir = validate_path("backup_dir", backup_dir)
         self.save_freq = save_freq
         self.delete_checkpoint = delete_checkpoint
         # Set by ke.distribute.fit: the run's epoch count and, while finishing an

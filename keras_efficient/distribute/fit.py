@@ -9,7 +9,7 @@ from keras_efficient.distribute.multi_worker import patch_keras_for_multi_worker
 from keras_efficient.distribute.sharding import SHARD_POLICIES
 from keras_efficient.distribute.sharding import shard_dataset
 from keras_efficient.utils import validate_choice
-from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_size
 
 
 def _stream(dataset, start, num_batches):
@@ -88,7 +88,7 @@ def fit(
     if not isinstance(dataset, tf.data.Dataset):
         raise TypeError("Invalid type received for argument `dataset`. Expected a batched "
                         f"tf.data.Dataset. Received: {type(dataset).__name__}")
-    validate_number("epochs", epochs, 1, integer=True)
+    validate_size("epochs", epochs)
     validate_choice("shard_policy", shard_policy, SHARD_POLICIES)
     for reserved in ("initial_epoch", "x", "y", "batch_size", "epochs"):
         if reserved in fit_kwargs:
@@ -100,7 +100,7 @@ def fit(
                 "Invalid value received for argument `steps_per_epoch`: the dataset's "
                 "length is unknown or infinite, so `steps_per_epoch` is required.")
         steps_per_epoch = num_batches
-    validate_number("steps_per_epoch", steps_per_epoch, 1, integer=True)
+    validate_size("steps_per_epoch", steps_per_epoch)
 
     if isinstance(model.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
         patch_keras_for_multi_worker()

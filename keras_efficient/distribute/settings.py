@@ -6,10 +6,14 @@ import tensorflow as tf
 
 from keras_efficient.distribute.xla import _device_type
 from keras_efficient.distribute.xla import jit_compile_for
-from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_choice
+from keras_efficient.utils import validate_size
 
 #: Steps per `tf.function` call on a TPU: amortizes the host round trip per step.
 TPU_STEPS_PER_EXECUTION = 32
+
+DEVICE_TYPES = ("CPU", "GPU", "TPU")
+DTYPE_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16", "bfloat16", "float16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,9 +37,15 @@ class TrainingSettings:
     drop_remainder: bool
     num_replicas: int
 
+    def __post_init__(self):
+        validate_choice("device_type", self.device_type, DEVICE_TYPES)
+        validate_size("steps_per_execution", self.steps_per_execution)
+        validate_choice("dtype_policy", self.dtype_policy, DTYPE_POLICIES)
+        validate_size("num_replicas", self.num_replicas)
+
     def check_batch_size(self, global_batch_size):
         """Raise a `ValueError` unless the global batch splits evenly over replicas."""
-        validate_number("batch_size", global_batch_size, 1, integer=True)
+        validate_size("batch_size", global_batch_size)
         if global_batch_size % self.num_replicas:
             raise ValueError(
                 f"Invalid value received for argument `batch_size`. Expected a multiple of "

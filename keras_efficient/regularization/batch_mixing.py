@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from keras_efficient.utils import random_generator
 from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_size
 
 
 def soft_labels(labels, num_classes=None, label_smoothing=0.0):
@@ -47,7 +48,14 @@ def soft_labels(labels, num_classes=None, label_smoothing=0.0):
                 "Integer labels must have shape (batch_size,) or (batch_size, 1). "
                 f"Received: labels.shape={labels.shape}"
             )
-        targets = tf.one_hot(labels, num_classes, dtype=tf.float32)
+        # tf.one_hot turns an out-of-range id into a zero row: a silent wrong target.
+        message = ("Invalid value received for argument `labels`. Expected class ids in "
+                   f"[0, {num_classes})")
+        with tf.control_dependencies([
+                tf.debugging.assert_non_negative(labels, message=message),
+                tf.debugging.assert_less(labels, tf.cast(num_classes, labels.dtype),
+                                         message=message)]):
+            targets = tf.one_hot(labels, num_classes, dtype=tf.float32)
     else:
         if labels.shape.rank != 2:
             raise ValueError(
@@ -85,7 +93,7 @@ class BatchMixer:
     def __init__(self, alpha, num_classes=None, label_smoothing=0.0, seed=None):
         self.alpha = float(validate_number("alpha", alpha, 0, low_inclusive=False))
         if num_classes is not None:
-            validate_number("num_classes", num_classes, 2, integer=True)
+            validate_size("num_classes", num_classes, low=2)
         self.num_classes = num_classes
         self.label_smoothing = float(validate_number("label_smoothing", label_smoothing, 0, 1))
         self._generator = random_generator(seed)
@@ -112,6 +120,9 @@ class BatchMixer:
         lam = self._sample_beta(seeds[:, 1])
         mixed_images, lam = self.mix_images(images, tf.gather(images, partner), lam,
                                             seeds[:, 2])
+        if not images.shape[:1].is_compatible_with(targets.shape[:1]):
+            raise ValueError("Invalid value received for argument `labels`. Expected one label "
+                             f"per image ({images.shape[0]}). Received: {targets.shape[0]}")
         lam = tf.cast(lam, tf.float32)
         mixed_labels = lam * targets + (1.0 - lam) * tf.gather(targets, partner)
         return mixed_images, mixed_labels

@@ -69,7 +69,7 @@ class CutMix(BatchMixer):
         super().__init__(alpha, num_classes=num_classes, label_smoothing=label_smoothing,
                          seed=seed)
         self.data_format = validate_choice(
-            "data_format", data_format or keras.config.image_data_format(),
+            "data_format", keras.config.image_data_format() if data_format is None else data_format,
             {"channels_last", "channels_first"})
 
     def mix_images(self, images, partner_images, lam, seed):

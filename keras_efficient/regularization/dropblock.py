@@ -9,6 +9,8 @@ import keras
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_seed
+from keras_efficient.utils import validate_size
 
 
 @register
@@ -86,13 +88,12 @@ class DropBlock2D(keras.layers.Layer):
         self._block_height, self._block_width = (
             (self.block_size, self.block_size) if isinstance(self.block_size, int)
             else self.block_size)
-        self.warmup_steps = validate_number("warmup_steps", warmup_steps, 0, integer=True)
+        self.warmup_steps = validate_size("warmup_steps", warmup_steps, low=0)
         self.data_format = validate_choice(
-            "data_format", data_format or keras.config.image_data_format(),
+            "data_format", keras.config.image_data_format() if data_format is None else data_format,
             ("channels_last", "channels_first"),
         )
-        if seed is not None:
-            validate_number("seed", seed, integer=True)
+        validate_seed("seed", seed)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.supports_masking = True
@@ -200,6 +201,5 @@ def _validate_block_size(block_size):
                 "Invalid value received for argument `block_size`. Expected an integer "
                 f">= 1 or a tuple (height, width) of two. Received: block_size={block_size}"
             )
-        return tuple(int(validate_number("block_size", size, 1, integer=True))
-                     for size in block_size)
-    return int(validate_number("block_size", block_size, 1, integer=True))
+        return tuple(int(validate_size("block_size", size)) for size in block_size)
+    return int(validate_size("block_size", block_size))

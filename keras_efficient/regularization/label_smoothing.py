@@ -42,7 +42,12 @@ def sparse_categorical_crossentropy(
         axis: the class axis of `y_pred`.
 
     Returns:
-        The per-example loss, float32 (float64 inputs stay float64).
+        The per-example loss, float32 (float64 inputs stay float64). A label
+        outside [0, K) other than `ignore_class` gets a NaN loss, on every
+        backend and under XLA, so the mistake shows in the reported loss
+        (`keras.callbacks.TerminateOnNaN` stops there). An error cannot be raised
+        inside a compiled graph; Keras's own sparse crossentropy raises on
+        TensorFlow CPU, returns NaN on GPU and a zero loss on JAX.
     """
     y_pred = ops.convert_to_tensor(y_pred)
     y_true = ops.convert_to_tensor(y_true)
@@ -53,9 +58,16 @@ def sparse_categorical_crossentropy(
         y_pred = ops.cast(y_pred, "float32")
     y_pred = ops.moveaxis(y_pred, axis, -1)
     labels = ops.cast(y_true, "int32")
+    # A label outside [0, K) gets a NaN loss (no error can be raised inside an XLA
+    # or JAX graph); a gather with it would fail on CPU and return garbage on GPU.
+    in_range = ops.logical_and(ops.greater_equal(labels, 0),
+                               ops.less(labels, ops.shape(y_pred)[-1]))
     if ignore_class is not None:
         valid = ops.not_equal(labels, ignore_class)
-        # Any in-range id keeps the gather valid; the entry is zeroed below.
+        in_range = ops.logical_or(in_range, ops.logical_not(valid))
+    # Any in-range id keeps the gather valid; the entry is replaced below.
+    labels = ops.where(in_range, labels, 0)
+    if ignore_class is not None:
         labels = ops.where(valid, labels, 0)
 
     if from_logits:
@@ -71,6 +83,7 @@ def sparse_categorical_crossentropy(
     if label_smoothing:
         loss = loss - label_smoothing * ops.mean(log_probs, axis=-1)
 
+    loss = ops.where(in_range, loss, float("nan"))
     if ignore_class is not None:
         loss = ops.where(valid, loss, 0.0)
         set_keras_mask(loss, mask=valid)

@@ -9,11 +9,19 @@ import keras
 from keras_efficient.regularization.dropblock import DropBlock2D
 from keras_efficient.regularization.stochastic_depth import StochasticDepth
 from keras_efficient.regularization.stochastic_depth import stochastic_depth_survival
+from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_seed
+from keras_efficient.utils import validate_size
 
 # Moving statistics that settle within a few hundred steps (PyTorch's default,
 # used by the paper's Torch code) rather than Keras's 0.99.
 BATCH_NORM_MOMENTUM = 0.9
+
+# Sane upper limits for the sizes (each far above any real use).
+MAX_BLOCKS = 1000
+MAX_FILTERS = 2**16
+MAX_CLASSES = 2**20
 
 
 def residual_branch(filters, name="branch"):
@@ -80,7 +88,14 @@ def build_resnet(
     >>> model.output_shape
     (None, 10)
     """
-    validate_number("blocks", blocks, 1, integer=True)
+    # Upper limits: a typo such as 10**6 blocks would otherwise build for hours.
+    validate_size("num_classes", num_classes, high=MAX_CLASSES)
+    validate_size("blocks", blocks, high=MAX_BLOCKS)
+    validate_size("filters", filters, high=MAX_FILTERS)
+    validate_size("drop_block_size", drop_block_size)
+    validate_seed("seed", seed)
+    # Checked here: StochasticDepth would report it as `mode`.
+    validate_choice("stochastic_depth_mode", stochastic_depth_mode, ("batch", "sample"))
     final_survival = 1.0 if stochastic_depth is None else stochastic_depth
     validate_number("stochastic_depth", final_survival, 0, 1, low_inclusive=False)
     # Checked here: a negative rate would otherwise silently disable DropBlock.

@@ -13,6 +13,8 @@ import keras
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_seed
+from keras_efficient.utils import validate_size
 
 
 def stochastic_depth_survival(l, L, final_survival=0.5):
@@ -34,7 +36,7 @@ def stochastic_depth_survival(l, L, final_survival=0.5):
     >>> [round(stochastic_depth_survival(l, 4), 3) for l in range(1, 5)]
     [0.875, 0.75, 0.625, 0.5]
     """
-    validate_number("L", L, 1, integer=True)
+    validate_size("L", L)
     validate_number("l", l, 0, L, integer=True)
     validate_number("final_survival", final_survival, 0, 1, low_inclusive=False)
     return 1.0 - l / L * (1.0 - final_survival)
@@ -128,13 +130,15 @@ class StochasticDepth(keras.layers.Wrapper):
                 "`StochasticDepth(branch, survival_probability=1 - rate)(shortcut)`, "
                 "wrapping the residual branch (a layer) so a dropped branch is not "
                 f"computed. Received: block={block!r}, rate={kwargs.get('rate')!r}")
+        if not isinstance(block, keras.layers.Layer):
+            raise TypeError("Invalid type received for argument `block`. Expected a Keras "
+                            f"layer or model. Received: block={block!r}")
         super().__init__(block, **kwargs)
         self.survival_probability = validate_number(
             "survival_probability", survival_probability, 0, 1, low_inclusive=False
         )
         self.mode = validate_choice("mode", mode, ("batch", "sample"))
-        if seed is not None:
-            validate_number("seed", seed, integer=True)
+        validate_seed("seed", seed)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 

@@ -15,6 +15,7 @@ from keras import ops
 
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_size
 
 
 @register
@@ -112,13 +113,13 @@ class SharpnessAwareMinimization(keras.Model):
             )
         validate_number("rho", rho, 0, low_inclusive=False)
         if num_batch_splits is not None:
-            validate_number("num_batch_splits", num_batch_splits, 1, integer=True)
+            validate_size("num_batch_splits", num_batch_splits)
         if not isinstance(adaptive, bool):
             raise TypeError(
                 "Invalid type received for argument `adaptive`. Expected a bool. "
                 f"Received: adaptive={adaptive!r} of type {type(adaptive).__name__}"
             )
-        validate_number("interval", interval, 1, integer=True)
+        validate_size("interval", interval)
         validate_number("eta", eta, 0)
         if looksam_alpha is not None:
             validate_number("looksam_alpha", looksam_alpha, 0, low_inclusive=False)

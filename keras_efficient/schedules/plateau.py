@@ -14,7 +14,9 @@ from keras.src.utils.io_utils import print_msg  # Keras's callback logging
 
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_choice
+from keras_efficient.utils import validate_key
 from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_size
 
 _SCHEDULES = keras.optimizers.schedules
 
@@ -121,9 +123,12 @@ class ReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
         # Keras only warns on an unknown mode and falls back to "auto".
         validate_choice("mode", mode, ("auto", "min", "max"))
         validate_number("factor", factor, 0, 1, low_inclusive=False, high_inclusive=False)
-        validate_number("patience", patience, 0, integer=True)
-        validate_number("cooldown", cooldown, 0, integer=True)
+        validate_size("patience", patience, low=0)
+        validate_size("cooldown", cooldown, low=0)
         validate_number("min_lr", min_lr, 0)
+        validate_number("min_delta", min_delta, 0)
+        # Keras would fail at the end of the first epoch on a non-string monitor.
+        validate_key("monitor", monitor)
         super().__init__(monitor=monitor, factor=factor, patience=patience, verbose=verbose,
                          mode=mode, min_delta=min_delta, cooldown=cooldown, min_lr=min_lr,
                          **kwargs)

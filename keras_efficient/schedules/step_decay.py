@@ -4,6 +4,7 @@ import keras
 
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_size
 
 
 @register
@@ -49,8 +50,8 @@ class StepDecay(keras.optimizers.schedules.ExponentialDecay):
                  name="StepDecay"):
         validate_number("initial_learning_rate", initial_learning_rate, 0)
         validate_number("decay_rate", decay_rate, 0, 1, low_inclusive=False)
-        validate_number("step_size", step_size, 1, integer=True)
-        validate_number("steps_per_epoch", steps_per_epoch, 1, integer=True)
+        validate_size("step_size", step_size)
+        validate_size("steps_per_epoch", steps_per_epoch)
         super().__init__(
             float(initial_learning_rate),  # an int would make the rate an int tensor
             decay_steps=step_size * steps_per_epoch,

@@ -8,6 +8,7 @@ from keras import ops
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_size
 
 _SCHEDULES = keras.optimizers.schedules
 
@@ -72,7 +73,7 @@ class WarmUp(_SCHEDULES.LearningRateSchedule):
                 )
             schedule = float(validate_number("schedule", schedule, 0))
         self.schedule = schedule
-        self.warmup_steps = validate_number("warmup_steps", warmup_steps, 0, integer=True)
+        self.warmup_steps = validate_size("warmup_steps", warmup_steps, low=0)
         self.mode = validate_choice("mode", mode, {"linear", "constant"})
         low_inclusive = mode != "constant" or warmup_steps == 0
         self.initial_learning_rate = float(validate_number(

@@ -9,6 +9,12 @@ from keras_efficient.ssl.random_resized_crop import RandomResizedCrop
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_range
+from keras_efficient.utils import validate_seed
+from keras_efficient.utils import validate_size
+
+# A blur wider than this is no augmentation any more (SimCLR: 10% of the side).
+MAX_BLUR_KERNEL_SIZE = 255
 
 #: Presets: SimCLR's CIFAR-10 and ImageNet recipes (appendix A and B.9 of the
 #: paper) and a gentler one for the 8x8 / 16x16 digits, where a crop of 8% of
@@ -58,8 +64,8 @@ class SimCLRAugmentation(keras.layers.Layer):
     Args:
         scale: area range of the random resized crop, in (0, 1].
         flip: random horizontal flips.
-        jitter_strength: colour jitter strength `s` >= 0 (SimCLR: 1.0 on
-            ImageNet, 0.5 on CIFAR-10).
+        jitter_strength: colour jitter strength `s` in [0, 1.25] (SimCLR: 1.0
+            on ImageNet, 0.5 on CIFAR-10).
         jitter_probability: probability of jittering an image.
         grayscale_probability: probability of converting an image to gray.
         blur_probability: probability of a Gaussian blur (0 disables it).
@@ -95,18 +101,22 @@ class SimCLRAugmentation(keras.layers.Layer):
                  jitter_probability=0.8, grayscale_probability=0.2, blur_probability=0.0,
                  blur_kernel_size=3, value_range=(0, 1), seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.scale = tuple(scale)
+        self.scale = validate_range("scale", scale, 0, 1)
         self.flip = bool(flip)
-        self.jitter_strength = validate_number("jitter_strength", jitter_strength, 0)
+        # Above 1.25 the contrast factor 0.8 * s leaves Keras's [0, 1].
+        self.jitter_strength = validate_number("jitter_strength", jitter_strength, 0, 1.25)
         self.jitter_probability = validate_number("jitter_probability", jitter_probability, 0, 1)
         self.grayscale_probability = validate_number(
             "grayscale_probability", grayscale_probability, 0, 1)
         self.blur_probability = validate_number("blur_probability", blur_probability, 0, 1)
-        self.blur_kernel_size = validate_number("blur_kernel_size", blur_kernel_size, 1,
-                                                integer=True)
-        self.value_range = tuple(value_range)
+        self.blur_kernel_size = validate_size("blur_kernel_size", blur_kernel_size,
+                                              high=MAX_BLUR_KERNEL_SIZE)
+        if blur_kernel_size % 2 == 0:
+            raise ValueError("Invalid value received for argument `blur_kernel_size`. Expected "
+                             f"an odd integer. Received: blur_kernel_size={blur_kernel_size}")
+        self.value_range = validate_range("value_range", value_range)
         # Validated here: the sub-layers get `seed + offset` and would report that.
-        self.seed = seed if seed is None else validate_number("seed", seed, integer=True)
+        self.seed = validate_seed("seed", seed)
 
         def sub_seed(offset):
             return None if seed is None else seed + offset

@@ -10,6 +10,7 @@ from keras_efficient.ssl.projection_head import ProjectionHead
 from keras_efficient.ssl.self_supervised_model import SelfSupervisedModel
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_size
 
 
 def _target_copy(layer):
@@ -89,7 +90,7 @@ class BYOL(SelfSupervisedModel):
         super().__init__(encoder, augmenter, **kwargs)
         self.target_decay = validate_number("target_decay", target_decay, 0, 1)
         if decay_steps is not None:
-            validate_number("decay_steps", decay_steps, 1, integer=True)
+            validate_size("decay_steps", decay_steps)
         self.decay_steps = decay_steps
         self.projection_head = projection_head if projection_head is not None \
             else ProjectionHead((256,), 128)

@@ -2,11 +2,11 @@
 
 import keras
 
-from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_size
 
 
 def _classifier(encoder, num_classes, train_encoder, name, initial_head=None):
-    validate_number("num_classes", num_classes, 2, integer=True)
+    validate_size("num_classes", num_classes, low=2)
     if not isinstance(encoder, keras.layers.Layer):
         raise TypeError(
             "Invalid type received for argument `encoder`. Expected a built Keras model. "

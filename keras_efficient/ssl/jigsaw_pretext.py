@@ -10,6 +10,7 @@ import tensorflow as tf
 from keras_efficient.ssl.patch_grid import GRID_SIZE
 from keras_efficient.ssl.patch_grid import PatchGrid
 from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_seed
 
 NUM_TILES = GRID_SIZE * GRID_SIZE
 MAX_PERMUTATIONS = 1000
@@ -35,7 +36,7 @@ def maximal_hamming_permutations(num_permutations, seed=0):
         A read-only int32 array `(num_permutations, 9)`; row `i` is permutation `i`.
     """
     validate_number("num_permutations", num_permutations, 2, MAX_PERMUTATIONS, integer=True)
-    validate_number("seed", seed, integer=True)
+    validate_seed("seed", seed)
     candidates = np.array(list(itertools.permutations(range(NUM_TILES))), dtype=np.int8)
     chosen = [int(np.random.default_rng(seed).integers(len(candidates)))]
     min_distance = np.full(len(candidates), NUM_TILES + 1, dtype=np.int64)
@@ -109,6 +110,8 @@ class JigsawPretext:
 
     def __init__(self, patch_size, gap=0, jitter=0, num_permutations=100, seed=None):
         self.grid = PatchGrid(patch_size, gap=gap, jitter=jitter, seed=seed)
+        # Checked before the cached function, which needs a hashable argument.
+        validate_number("num_permutations", num_permutations, 2, MAX_PERMUTATIONS, integer=True)
         self.permutations = maximal_hamming_permutations(
             num_permutations, 0 if seed is None else seed
         )

@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 
-from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_size
 
 
 def knn_accuracy(train_features, train_labels, test_features, test_labels, k=20):
@@ -20,7 +20,7 @@ def knn_accuracy(train_features, train_labels, test_features, test_labels, k=20)
     Returns:
         The accuracy, a float in [0, 1].
     """
-    validate_number("k", k, 1, integer=True)
+    validate_size("k", k)
     train = np.asarray(train_features, np.float32)
     test = np.asarray(test_features, np.float32)
     train_labels, test_labels = np.asarray(train_labels), np.asarray(test_labels)
@@ -74,10 +74,14 @@ class KNNAccuracy(keras.callbacks.Callback):
 
     def __init__(self, x_train, y_train, x_test, y_test, k=20, every=1, batch_size=256):
         super().__init__()
-        self.k = validate_number("k", k, 1, integer=True)
-        self.every = validate_number("every", every, 1, integer=True)
-        self.batch_size = validate_number("batch_size", batch_size, 1, integer=True)
+        self.k = validate_size("k", k)
+        self.every = validate_size("every", every)
+        self.batch_size = validate_size("batch_size", batch_size)
         self.data = (x_train, np.asarray(y_train), x_test, np.asarray(y_test))
+        for x, y, name in ((x_train, y_train, "y_train"), (x_test, y_test, "y_test")):
+            if x is not None and y is not None and len(x) != len(y):
+                raise ValueError(f"Invalid value received for argument `{name}`. Expected one "
+                                 f"label per example ({len(x)}). Received: {len(y)} labels")
         self.history = []
 
     def on_epoch_end(self, epoch, logs=None):

@@ -4,7 +4,7 @@ position, jigsaw) cut from every image of a batch."""
 import tensorflow as tf
 
 from keras_efficient.utils import random_generator
-from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_size
 
 #: Cells are numbered row by row, 0 (top left) to 8 (bottom right); 4 is the centre.
 GRID_SIZE = 3
@@ -31,9 +31,9 @@ class PatchGrid:
     """
 
     def __init__(self, patch_size, gap=0, jitter=0, seed=None):
-        self.patch_size = validate_number("patch_size", patch_size, 1, integer=True)
-        self.gap = validate_number("gap", gap, 0, integer=True)
-        self.jitter = validate_number("jitter", jitter, 0, integer=True)
+        self.patch_size = validate_size("patch_size", patch_size)
+        self.gap = validate_size("gap", gap, low=0)
+        self.jitter = validate_size("jitter", jitter, low=0)
         self.generator = random_generator(seed)
         self.seed = seed
 

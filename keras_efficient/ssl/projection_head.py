@@ -2,8 +2,9 @@
 
 import keras
 
+from keras_efficient.utils import MAX_SIZE
 from keras_efficient.utils import register
-from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_size
 
 
 @register
@@ -50,14 +51,14 @@ class ProjectionHead(keras.layers.Layer):
                  output_batch_norm=False, synchronized=True, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(hidden_dims, (list, tuple)) or not all(
-            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in hidden_dims
+            isinstance(d, int) and not isinstance(d, bool) and 0 < d <= MAX_SIZE for d in hidden_dims
         ):
             raise ValueError(
                 "Invalid value received for argument `hidden_dims`. Expected a sequence of "
-                f"positive integers. Received: hidden_dims={hidden_dims!r}"
+                f"integers in [1, {MAX_SIZE}]. Received: hidden_dims={hidden_dims!r}"
             )
         self.hidden_dims = tuple(hidden_dims)
-        self.output_dim = validate_number("output_dim", output_dim, 1, integer=True)
+        self.output_dim = validate_size("output_dim", output_dim)
         self.batch_norm = bool(batch_norm)
         self.output_batch_norm = bool(output_batch_norm)
         self.synchronized = bool(synchronized)

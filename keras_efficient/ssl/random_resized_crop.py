@@ -1,27 +1,14 @@
 """Random resized crop (Inception-style), vectorized over the batch."""
 
 import math
-import numbers
 
 import keras
 from keras import ops
 
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_choice
-
-
-def _validate_range(name, value, low, high=None):
-    """`value` as a float pair `low < v[0] <= v[1] (<= high)`, else a `ValueError`."""
-    valid = (isinstance(value, (tuple, list)) and len(value) == 2
-             and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value)
-             and low < value[0] <= value[1] and (high is None or value[1] <= high))
-    if not valid:
-        bound = "" if high is None else f" <= {high}"
-        raise ValueError(
-            f"Invalid value received for argument `{name}`. Expected a pair (low, high) "
-            f"with {low} < low <= high{bound}. Received: {name}={value!r}"
-        )
-    return tuple(float(v) for v in value)
+from keras_efficient.utils import validate_range
+from keras_efficient.utils import validate_seed
 
 
 def _interpolation_matrix(start, length, size):
@@ -84,17 +71,20 @@ class RandomResizedCrop(keras.layers.Layer):
     def __init__(self, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), seed=None, data_format=None,
                  **kwargs):
         super().__init__(**kwargs)
-        self.scale = _validate_range("scale", scale, 0, 1)
-        self.ratio = _validate_range("ratio", ratio, 0)
-        self.seed = seed
+        self.scale = validate_range("scale", scale, 0, 1)
+        self.ratio = validate_range("ratio", ratio, 0)
+        self.seed = validate_seed("seed", seed)
         self.data_format = validate_choice(
-            "data_format", data_format or keras.config.image_data_format(),
+            "data_format", keras.config.image_data_format() if data_format is None else data_format,
             ("channels_last", "channels_first"))
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def build(self, input_shape):
         # Nothing to create: the only state is the seed generator's.
-        pass
+        if len(input_shape) != 4:
+            raise ValueError(
+                f"RandomResizedCrop expects a batch of images, rank 4 ({self.data_format}). "
+                f"Received: input_shape={input_shape}")
 
     def call(self, images, training=True):
         if not training:

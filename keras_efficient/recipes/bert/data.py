@@ -3,7 +3,10 @@
 import tensorflow as tf
 
 from keras_efficient.data.tfds import load_tfds
-from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_key
+from keras_efficient.utils import validate_path
+from keras_efficient.utils import validate_seed
+from keras_efficient.utils import validate_size
 
 
 def load_ag_news(preprocessor, split, batch_size=256, *, shuffle=None, seed=0,
@@ -28,10 +31,15 @@ def load_ag_news(preprocessor, split, batch_size=256, *, shuffle=None, seed=0,
     Returns:
         A `tf.data.Dataset` of `({"token_ids", "segment_ids", "padding_mask"}, label)`.
     """
-    validate_number("batch_size", batch_size, 1, integer=True)
+    validate_key("split", split)
+    validate_size("batch_size", batch_size)
+    validate_seed("seed", seed)
+    if take is not None:
+        validate_size("take", take)
+    validate_path("data_dir", data_dir, allow_none=True)
     dataset = load_tfds("ag_news", split, data_dir=data_dir, download=download)
     if take is not None:
-        dataset = dataset.take(validate_number("take", take, 1, integer=True))
+        dataset = dataset.take(validate_size("take", take))
     if split == "train" if shuffle is None else shuffle:
         dataset = dataset.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)

@@ -16,7 +16,9 @@ import os
 import re
 
 from keras_efficient.utils import validate_choice
+from keras_efficient.utils import validate_key
 from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_size
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,7 +84,7 @@ def tfhub_to_keras_hub_name(name):
     `do_lower_case`). Example: `"transformer/layer_0/intermediate/kernel:0"` gives
     `"transformer_layer_0/feedforward_intermediate_dense/kernel"`.
     """
-    name = name.split(":")[0]
+    name = validate_key("name", name).split(":")[0]
     for pattern, replacement in _TFHUB_TO_KERAS_HUB:
         match = re.fullmatch(r"(?:.*/)?" + pattern, name)
         if match:
@@ -237,7 +239,8 @@ def _locate(handle):
     else:
         tried.append(f"keras-hub preset name: not one of {_known_presets()} and not a "
                      f"kaggle:// or hf:// handle")
-    raise ValueError(f"Could not load the BERT encoder {handle!r}. Tried:\n- "
+    raise ValueError(f"Invalid value received for argument `handle`: could not load the "
+                     f"BERT encoder {handle!r}. Tried:\n- "
                      + "\n- ".join(tried))
 
 
@@ -302,7 +305,7 @@ def load_bert_preprocessor(handle, sequence_length=128, preprocess_handle=PREPRO
     Returns:
         A `keras_hub.models.BertTextClassifierPreprocessor`.
     """
-    validate_number("sequence_length", sequence_length, 3, integer=True)
+    validate_size("sequence_length", sequence_length, low=3)
     import keras_hub
 
     kind, location = _locate(handle)

@@ -14,6 +14,8 @@ import tensorflow as tf
 from keras_efficient.recipes.bert.encoders import load_bert_backbone
 from keras_efficient.recipes.bert.encoders import load_bert_preprocessor
 from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_seed
+from keras_efficient.utils import validate_size
 
 
 def _text_dataset(texts):
@@ -112,16 +114,17 @@ def pretrain_masked_lm(
 
     validate_number("mask_selection_rate", mask_selection_rate, 0, 1,
                     low_inclusive=False, high_inclusive=False)
-    validate_number("sequence_length", sequence_length, 3, integer=True)
+    validate_size("sequence_length", sequence_length, low=3)
     if mask_selection_length is None:
         mask_selection_length = math.ceil(sequence_length * mask_selection_rate)
     validate_number("mask_selection_length", mask_selection_length, 1, sequence_length,
                     integer=True)
-    validate_number("epochs", epochs, 1, integer=True)
-    validate_number("batch_size", batch_size, 1, integer=True)
+    validate_size("epochs", epochs)
+    validate_size("batch_size", batch_size)
     if steps_per_epoch is not None:
-        validate_number("steps_per_epoch", steps_per_epoch, 1, integer=True)
+        validate_size("steps_per_epoch", steps_per_epoch)
     validate_number("learning_rate", learning_rate, 0, low_inclusive=False)
+    validate_seed("seed", seed)
     dataset = _text_dataset(texts)
 
     given_backbone = isinstance(backbone_or_preset, keras_hub.models.BertBackbone)

@@ -8,6 +8,8 @@ from keras_efficient.recipes.bert.encoders import encoder_handle
 from keras_efficient.recipes.bert.encoders import load_bert_backbone
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_seed
+from keras_efficient.utils import validate_size
 
 
 def shuffle_weights(model, weights=None, seed=None):
@@ -33,7 +35,7 @@ def shuffle_weights(model, weights=None, seed=None):
     """
     if weights is None:
         weights = model.get_weights()
-    generator = np.random.default_rng(seed)
+    generator = np.random.default_rng(validate_seed("seed", seed))
     model.set_weights([generator.permutation(np.ravel(w)).reshape(np.shape(w))
                        for w in weights])
 
@@ -117,9 +119,13 @@ def get_bert_model(
                          f"Received: handle={handle!r}")
     handle = encoder_handle(encoder_size, handle)
     validate_number("learning_rate", learning_rate, 0, low_inclusive=False)
-    validate_number("num_classes", num_classes, 2, integer=True)
+    validate_size("num_classes", num_classes, low=2)
+    validate_number("dropout", dropout, 0, 1, high_inclusive=False)
+    validate_seed("seed", seed)
+    # Keras would accept 0 here and fail later with "range() arg 3 must not be zero".
+    validate_size("steps_per_execution", steps_per_execution)
     for units in hidden_units:
-        validate_number("hidden_units", units, 1, integer=True)
+        validate_size("hidden_units", units)
     # The active strategy (TPU, mirrored, default) must own every variable.
     with tf.distribute.get_strategy().scope():
         if backbone is None:

@@ -29,7 +29,11 @@ from keras_efficient.recipes.bert.data import load_ag_news
 from keras_efficient.recipes.bert.encoders import encoder_handle
 from keras_efficient.recipes.bert.encoders import load_bert_preprocessor
 from keras_efficient.recipes.bert.model import get_bert_model
+from keras_efficient.utils import validate_callable
 from keras_efficient.utils import validate_choice
+from keras_efficient.utils import validate_path
+from keras_efficient.utils import validate_seed
+from keras_efficient.utils import validate_size
 
 VARIANTS = ("pretrained", "shuffled")
 
@@ -114,6 +118,14 @@ def compare_pretrained_vs_shuffled(
         A list of `BertRunResult`.
     """
     handle = encoder_handle(encoder_size, handle)
+    # Checked before the encoder and the data load.
+    for name, value in (("epochs", epochs), ("batch_size", batch_size),
+                        ("steps_per_execution", steps_per_execution)):
+        validate_size(name, value)
+    validate_size("sequence_length", sequence_length, low=3)
+    if take is not None:
+        validate_size("take", take)
+    validate_callable("log", log)
     for variant in variants:
         validate_choice("variants", variant, VARIANTS)
     for variant in learning_rates or {}:  # a misspelt key would silently keep the book's rate
@@ -165,7 +177,8 @@ def write_tiny_encoder(directory, seed=0):
     """
     import keras_hub
 
-    keras.utils.set_random_seed(seed)
+    directory = validate_path("directory", directory)
+    keras.utils.set_random_seed(validate_seed("seed", seed, allow_none=False))
     vocabulary = (["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
                   + list("abcdefghijklmnopqrstuvwxyz") + [f"##{c}" for c in "abcdefghij"])
     backbone = keras_hub.models.BertBackbone(
@@ -191,6 +204,7 @@ def smoke_environment(enabled=True, num_examples=64):
     ...     results = compare_pretrained_vs_shuffled("bert-small", handle=tiny_encoder,
     ...                                              **SMOKE_BUDGET)
     """
+    validate_size("num_examples", num_examples)
     if not enabled:
         yield None
         return
@@ -211,6 +225,8 @@ def run_config(config, out_dir, smoke=False):
     """
     from keras_efficient import distribute
     from keras_efficient.config import ConfigError
+
+    out_dir = validate_path("out_dir", out_dir)
 
     runtime, trainer, task = config.runtime, config.trainer, config.task
     params = dict(task["params"])
