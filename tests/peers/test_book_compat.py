@@ -6,6 +6,8 @@ import pytest
 
 from keras_efficient.recipes import bert
 
+pytestmark = pytest.mark.tensorflow_only("the BERT recipe builds in a tf.distribute scope")
+
 
 @pytest.fixture(scope="module")
 def classifier(tmp_path_factory):
