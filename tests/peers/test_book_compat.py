@@ -6,6 +6,8 @@ import pytest
 
 from keras_efficient.recipes import bert
 
+pytestmark = pytest.mark.tensorflow_only("the BERT recipe builds in a tf.distribute scope")
+
 
 @pytest.fixture(scope="module")
 def classifier(tmp_path_factory):
@@ -22,7 +24,6 @@ TF_HUB = {"input_word_ids": IDS, "input_type_ids": np.zeros_like(IDS),
 def test_get_bert_model__tf_hub_keys_give_the_keras_hub_outputs(classifier, tmp_path):
     expected = keras.ops.convert_to_numpy(classifier(KERAS_HUB))
     np.testing.assert_allclose(classifier(TF_HUB), expected, rtol=1e-6)
-    np.testing.assert_allclose(classifier.predict(TF_HUB, verbose=0), expected, rtol=1e-5)
     history = classifier.fit(TF_HUB, np.array([0, 1]), epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     path = str(tmp_path / "classifier.keras")

@@ -50,6 +50,7 @@ def test_sharpness_aware_minimization__tf_keras_fit_changes_weights(num_batch_sp
     assert any(not np.allclose(a, b) for a, b in zip(before, sam.model.get_weights()))
 
 
+@pytest.mark.tensorflow_only("tf.train.Checkpoint")
 def test_sharpness_aware_minimization__tf_keras_save_and_checkpoint(tmp_path):
     sam = _compiled()
     x, y = _data(4)
@@ -64,6 +65,7 @@ def test_sharpness_aware_minimization__tf_keras_save_and_checkpoint(tmp_path):
     np.testing.assert_allclose(other(x), sam(x), rtol=1e-6)
 
 
+@pytest.mark.tensorflow_only("loads the export with tf.saved_model")
 def test_sharpness_aware_minimization__export_serves_the_same_outputs(tmp_path):
     sam = _compiled()
     x, y = _data(8)
@@ -75,6 +77,7 @@ def test_sharpness_aware_minimization__export_serves_the_same_outputs(tmp_path):
                                sam.predict(x, verbose=0), rtol=1e-6)
 
 
+@pytest.mark.tensorflow_only("compares with tf_keras")
 def test_sharpness_aware_minimization__num_batch_splits_is_tf_keras_with_m_times_lr():
     tf_keras = pytest.importorskip("tf_keras")
     from tf_keras.models.experimental import SharpnessAwareMinimization as TfKerasSAM
