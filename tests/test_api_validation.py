@@ -104,7 +104,9 @@ class Entry:
     raised at the first call. `call(result)`: what to do with the result before
     the probe (a batch transform is applied to a tiny batch, a context entered).
     `run_accepted=False` for callables whose accepted call would download or
-    train for long: only the bad values are tried there.
+    train for long: only the bad values are tried there; `tensorflow_only=True`
+    runs accepted values on the TensorFlow backend only (models not yet ported
+    to JAX, DESIGN.md section 7).
     """
 
     base: object = dict
@@ -112,6 +114,7 @@ class Entry:
     probe: object = None
     run_accepted: bool = True
     call: object = None
+    tensorflow_only: bool = False
 
 
 def F(*ok):
@@ -234,13 +237,14 @@ TABLE = {
         probe=_probe_loss(np.zeros((2,)), np.eye(2, 3))),
     "ke.losses.SparseCategoricalCrossentropy": Entry(
         args={"label_smoothing": FRACTION0,
-              "ignore_class": Arg("int", ("none", "zero", "negative", "huge"))},
+              "ignore_class": Arg("int", ("none", "zero", "negative"))},
         probe=_probe_loss([0, 2], [[0.2, 0.3, 0.5], [0.1, 0.1, 0.8]])),
     # models
     "ke.models.BYOL": Entry(
         base=lambda: {"encoder": _encoder()},
         args={"encoder": _MODEL_ARG, "target_decay": F("zero"),
-              "decay_steps": Arg("int", ("none",))}),
+              "decay_steps": Arg("int", ("none",))},
+        tensorflow_only=True),
     "ke.models.SimCLR": Entry(
         base=lambda: {"encoder": _encoder()},
         args={"encoder": _MODEL_ARG, "temperature": POSITIVE}),
@@ -265,7 +269,8 @@ TABLE = {
         args={"model": _MODEL_ARG, "rho": POSITIVE,
               "num_batch_splits": Arg("int", ("none",)), "interval": SIZE,
               "eta": F("zero"), "looksam_alpha": F("none")},
-        probe=lambda m: _fit_one_step(m, _X[:4], np.ones((4, 3), "float32"))),
+        probe=lambda m: _fit_one_step(m, _X[:4], np.ones((4, 3), "float32")),
+        tensorflow_only=True),
     "ke.models.build_resnet": Entry(
         base=lambda: {"input_shape": (8, 8, 1), "num_classes": 3, "blocks": 1, "filters": 2},
         args={"num_classes": SIZE, "blocks": SIZE, "filters": SIZE,
@@ -535,7 +540,8 @@ def check_argument(value, entry, arg, spec):
     results = []
     for family, bad_value in FAMILIES[spec.kind].items():
         expected = _expected(spec, family)
-        if expected == "accepted" and not entry.run_accepted:
+        if expected == "accepted" and (not entry.run_accepted or (
+                entry.tensorflow_only and keras.backend.backend() != "tensorflow")):
             continue
         outcome, detail = run_case(value, entry, arg, bad_value)
         results.append((family, bad_value, expected, outcome, detail))
@@ -653,6 +659,7 @@ def _smoothed_reference(label, e=0.1):
     return -((1 - e) * log_p[label] + e * log_p.mean())
 
 
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.function with XLA")
 def test_sparse_categorical_crossentropy__out_of_range_labels_give_nan_eager_and_xla():
     loss = ke.losses.SparseCategoricalCrossentropy(label_smoothing=0.1, reduction=None)
     expected = [NAN, NAN, _smoothed_reference(1), _smoothed_reference(2)]

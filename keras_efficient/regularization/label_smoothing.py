@@ -156,7 +156,8 @@ class SparseCategoricalCrossentropy(keras.losses.Loss):
         self.from_logits = bool(from_logits)
         self.label_smoothing = float(validate_number("label_smoothing", label_smoothing, 0, 1))
         if ignore_class is not None:
-            validate_number("ignore_class", ignore_class, integer=True)
+            # Compared with int32 labels: a wider id overflows on JAX.
+            validate_number("ignore_class", ignore_class, -(2**31), 2**31 - 1, integer=True)
         self.ignore_class = ignore_class
         self.axis = validate_number("axis", axis, integer=True)
 
