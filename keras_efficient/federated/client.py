@@ -73,6 +73,11 @@ def get_weights(model):
     return [np.array(keras.ops.convert_to_numpy(v)) for v in model_weights(model)]
 
 
+def optimizer_config(optimizer):
+    """A Keras optimizer (instance, name or config) as a plain, picklable config."""
+    return keras.optimizers.serialize(keras.optimizers.get(optimizer))
+
+
 def client_rng(seed, server_round, client_id):
     """The random stream of one client in one round (same in-process and on Flower)."""
     return np.random.default_rng([int(seed), int(server_round), int(client_id)])
@@ -107,8 +112,7 @@ class ClientUpdate:
                 f"returning a compiled Keras model. Received: {model_fn!r}"
             )
         self.model_fn = model_fn
-        self.client_optimizer = keras.optimizers.serialize(
-            keras.optimizers.get(client_optimizer))
+        self.client_optimizer = optimizer_config(client_optimizer)
         self.local_epochs = validate_number("local_epochs", local_epochs, 1, integer=True)
         if batch_size is not None:
             validate_number("batch_size", batch_size, 1, integer=True)

@@ -10,6 +10,7 @@ import numpy as np
 from keras_efficient.federated.client import ClientUpdate
 from keras_efficient.federated.client import client_rng
 from keras_efficient.federated.client import get_weights
+from keras_efficient.federated.client import optimizer_config
 from keras_efficient.federated.client import set_weights
 from keras_efficient.federated.history import FederatedHistory
 from keras_efficient.utils import validate_number
@@ -154,8 +155,8 @@ class FedAvg:
         self.client_update = ClientUpdate(
             model_fn, client_optimizer, local_epochs, batch_size, proximal_mu)
         server_optimizer = server_optimizer or keras.optimizers.SGD(learning_rate=1.0)
-        self.server_optimizer = keras.optimizers.get(keras.optimizers.serialize(
-            keras.optimizers.get(server_optimizer)))
+        # A copy: the server's state must not be shared with the caller's object.
+        self.server_optimizer = keras.optimizers.deserialize(optimizer_config(server_optimizer))
         model = self.model
         num_trainable = len(model.trainable_weights)
         # The server's copy of the trainable weights, updated by its optimizer.
@@ -332,7 +333,7 @@ class FedAvg:
             "local_epochs": update.local_epochs,
             "batch_size": update.batch_size,
             "clients_per_round": self.clients_per_round,
-            "server_optimizer": keras.optimizers.serialize(self.server_optimizer),
+            "server_optimizer": optimizer_config(self.server_optimizer),
             "proximal_mu": update.proximal_mu,
             "clipping_norm": self.clipping_norm,
             "noise_multiplier": self.noise_multiplier,
