@@ -6,6 +6,16 @@ from keras_efficient.federated.client import ClientUpdate
 from keras_efficient.federated.fedavg import FedAvg
 from keras_efficient.federated.fedavg import FedSGD
 from keras_efficient.federated.fedavg import weighted_average
+from keras_efficient.federated.gossip import DecentralizedSGD
+from keras_efficient.federated.gossip import check_mixing_matrix
+from keras_efficient.federated.gossip import complete_graph
+from keras_efficient.federated.gossip import consensus_distance
+from keras_efficient.federated.gossip import metropolis_hastings_weights
+from keras_efficient.federated.gossip import mix
+from keras_efficient.federated.gossip import random_regular_graph
+from keras_efficient.federated.gossip import ring_graph
+from keras_efficient.federated.gossip import spectral_gap
+from keras_efficient.federated.gossip import torus_graph
 from keras_efficient.federated.history import FederatedHistory
 from keras_efficient.federated.partition import Partition
 from keras_efficient.federated.partition import dirichlet_partition

@@ -280,7 +280,7 @@ class FedAvg:
             history.bytes_down.append(len(sampled) * self.model_bytes)
             history.bytes_up.append(len(kept) * self.model_bytes)
             history.extra.setdefault("noise_stddev", []).append(noise_stddev)
-            self._evaluate(history, test_data)
+            record_evaluation(history, self.model, test_data)
             if verbose:
                 print(f"round {self.server_round}: clients={len(kept)} "
                       f"accuracy={history.accuracy[-1]} loss={history.loss[-1]}")
@@ -316,15 +316,6 @@ class FedAvg:
                 f"No client update was usable in round {self.server_round}; the global "
                 "weights are unchanged.", stacklevel=3)
         return kept, updates
-
-    def _evaluate(self, history, test_data):
-        if test_data is None:
-            history.accuracy.append(None)
-            history.loss.append(None)
-            return
-        logs = evaluate(self.model, *test_data)
-        history.accuracy.append(logs.get("accuracy"))
-        history.loss.append(logs["loss"])
 
     def get_config(self):
         update = self.client_update
@@ -385,6 +376,17 @@ class FedSGD(FedAvg):
         for key in ("local_epochs", "batch_size", "proximal_mu"):
             config.pop(key)
         return config
+
+
+def record_evaluation(history, model, test_data):
+    """Append the model's test accuracy and loss (None without test data) to `history`."""
+    if test_data is None:
+        history.accuracy.append(None)
+        history.loss.append(None)
+        return
+    logs = evaluate(model, *test_data)
+    history.accuracy.append(logs.get("accuracy"))
+    history.loss.append(logs["loss"])
 
 
 def evaluate(model, x, y, batch_size=256):
