@@ -61,7 +61,7 @@ def test_decentralized_sgd__mixing_only_converges_to_average_at_spectral_rate(to
     distances = np.array(history.extra["consensus_distance"])
 
     rate = 1 - federated.spectral_gap(dsgd.mixing_matrix(12))
-    flat = lambda ws: np.stack([np.concatenate([w.ravel() for w in n]) for n in ws])  # noqa: E731
+    flat = lambda ws: np.stack([np.concatenate([w.ravel() for w in n]) for n in ws])
     # Frobenius deviation bound ||X_t - X̄|| <= rate^t ||X_0 - X̄||, and the rate is attained.
     deviation = np.linalg.norm(flat(dsgd.node_weights) - flat([exact_average] * 12))
     start = np.linalg.norm(flat(initial) - flat([exact_average] * 12))
