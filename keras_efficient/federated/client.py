@@ -70,7 +70,7 @@ def set_weights(model, values):
 
 
 def get_weights(model):
-    return [np.array(keras.ops.convert_to_numpy(v)) for v in model_weights(model)]
+    return [np.array(keras.ops.convert_to_numpy(v.value)) for v in model_weights(model)]
 
 
 def optimizer_config(optimizer):
@@ -161,7 +161,7 @@ class ClientUpdate:
         )
         trainer.optimizer.build(trainer.trainable_variables)
         self._optimizer_initial = [
-            keras.ops.convert_to_numpy(v) for v in trainer.optimizer.variables]
+            keras.ops.convert_to_numpy(v.value) for v in trainer.optimizer.variables]
         self._model, self._trainer = model, trainer
 
     def num_steps(self, num_examples):

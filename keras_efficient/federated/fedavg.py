@@ -178,7 +178,7 @@ class FedAvg:
 
     def get_weights(self):
         """The global weights as numpy arrays (trainable, then non-trainable)."""
-        return [np.array(keras.ops.convert_to_numpy(v)) for v in self._server_variables] + [
+        return [np.array(keras.ops.convert_to_numpy(v.value)) for v in self._server_variables] + [
             np.array(w) for w in self._non_trainable]
 
     def set_weights(self, weights):
