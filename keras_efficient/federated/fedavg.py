@@ -248,20 +248,22 @@ class FedAvg:
         average = weighted_average(updates, [1.0] * len(updates))
         return deltas, average
 
-    def fit(self, client_data, rounds, test_data=None, verbose=0):
+    def fit(self, client_data, rounds, test_data=None, target_accuracy=None, verbose=0):
         """Run `rounds` rounds of federated training in this process.
 
         Args:
             client_data: list of per-client `(x, y)` (see `Partition.split`).
             rounds: number of rounds (continues from earlier `fit` calls).
             test_data: optional `(x, y)` to evaluate the global model each round.
+            target_accuracy: optional; stop after the first round whose test
+                accuracy reaches it (needs `test_data`).
             verbose: 1 prints one line per round.
 
         Returns:
             A `FederatedHistory`.
         """
         client_data = check_client_data(client_data)
-        validate_number("rounds", rounds, 1, integer=True)
+        check_fit_arguments(rounds, test_data, target_accuracy)
         history = FederatedHistory()
         pad_to = max(len(x) for x, _ in client_data)
         for _ in range(rounds):
@@ -284,6 +286,8 @@ class FedAvg:
             if verbose:
                 print(f"round {self.server_round}: clients={len(kept)} "
                       f"accuracy={history.accuracy[-1]} loss={history.loss[-1]}")
+            if reached(history, target_accuracy):
+                break
         return history
 
     def _train_clients(self, sampled, client_data, pad_to):
@@ -378,6 +382,21 @@ class FedSGD(FedAvg):
         return config
 
 
+def check_fit_arguments(rounds, test_data, target_accuracy):
+    """Validate `fit`'s `rounds` and `target_accuracy` (which needs `test_data`)."""
+    validate_number("rounds", rounds, 1, integer=True)
+    if target_accuracy is not None:
+        validate_number("target_accuracy", target_accuracy, 0, 1)
+        if test_data is None:
+            raise ValueError("`target_accuracy` needs `test_data` to measure the accuracy.")
+
+
+def reached(history, target_accuracy):
+    """Whether the last round's test accuracy reached `target_accuracy` (None: never)."""
+    accuracy = history.accuracy[-1]
+    return target_accuracy is not None and accuracy is not None and accuracy >= target_accuracy
+
+
 def record_evaluation(history, model, test_data):
     """Append the model's test accuracy and loss (None without test data) to `history`."""
     if test_data is None:
@@ -389,9 +408,17 @@ def record_evaluation(history, model, test_data):
     history.loss.append(logs["loss"])
 
 
-def evaluate(model, x, y, batch_size=256):
-    """The compiled model's test loss and metrics; accuracy under the key `accuracy`."""
-    logs = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
+def evaluate(model, x, y, max_batch=4096):
+    """The compiled model's test loss and metrics; accuracy under the key `accuracy`.
+
+    A test set of up to `max_batch` examples is one `test_on_batch` call (one
+    trace, no per-call dataset overhead: evaluated every round); larger ones go
+    through `model.evaluate`.
+    """
+    if len(x) <= max_batch:
+        logs = model.test_on_batch(x, y, return_dict=True)
+    else:
+        logs = model.evaluate(x, y, batch_size=max_batch, verbose=0, return_dict=True)
     accuracy = [v for k, v in logs.items() if "acc" in k]
     if accuracy:
         logs["accuracy"] = float(accuracy[0])

@@ -9,7 +9,9 @@ from keras_efficient.federated.client import client_rng
 from keras_efficient.federated.client import get_weights
 from keras_efficient.federated.client import set_weights
 from keras_efficient.federated.fedavg import check_client_data
+from keras_efficient.federated.fedavg import check_fit_arguments
 from keras_efficient.federated.fedavg import check_same_shapes
+from keras_efficient.federated.fedavg import reached
 from keras_efficient.federated.fedavg import record_evaluation
 from keras_efficient.federated.history import FederatedHistory
 from keras_efficient.utils import validate_choice
@@ -271,14 +273,15 @@ class DecentralizedSGD:
                 .astype(np.asarray(self.node_weights[0][i]).dtype)
                 for i in range(len(self.node_weights[0]))]
 
-    def fit(self, client_data, rounds, test_data=None, verbose=0):
+    def fit(self, client_data, rounds, test_data=None, target_accuracy=None, verbose=0):
         """Run `rounds` rounds; `client_data[i]` is node i's `(x, y)`.
 
         Nodes start from the model's initial weights unless `set_node_weights`
-        was called. Returns a `FederatedHistory`.
+        was called. `target_accuracy` stops after the first round whose averaged
+        model reaches it on `test_data`. Returns a `FederatedHistory`.
         """
         client_data = check_client_data(client_data)
-        validate_number("rounds", rounds, 1, integer=True)
+        check_fit_arguments(rounds, test_data, target_accuracy)
         num_nodes = len(client_data)
         mixing = self.mixing_matrix(num_nodes)
         if self.node_weights is None:
@@ -314,4 +317,6 @@ class DecentralizedSGD:
                 print(f"round {self.server_round}: consensus distance "
                       f"{history.extra['consensus_distance'][-1]:.4g} "
                       f"accuracy={history.accuracy[-1]}")
+            if reached(history, target_accuracy):
+                break
         return history

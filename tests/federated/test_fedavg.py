@@ -209,6 +209,8 @@ def test_fedavg__history_sampling_bytes_and_target():
     assert history.rounds_to_target(best) == history.accuracy.index(best) + 1
     assert history.rounds_to_target(1.01) is None
     assert history.bytes_to_round(2) == 4 * 3 * size
+    stopped = fed.fit(clients, rounds=5, test_data=(x_test, y_test), target_accuracy=0.0)
+    assert stopped.rounds == 1 and fed.server_round == 4
 
 
 def test_fedavg__same_seed_same_weights_and_client_update_traced_once(monkeypatch):
@@ -270,6 +272,8 @@ def test_fedavg__bad_input():
         fed.fit([_clients()[0], (np.zeros((0, 4)), np.zeros(0))], rounds=1)
     with pytest.raises(ValueError, match="client_data"):
         fed.fit([], rounds=1)
+    with pytest.raises(ValueError, match="needs `test_data`"):
+        fed.fit(_clients(), rounds=1, target_accuracy=0.9)
     with pytest.raises(ValueError, match="shape"):
         fed.set_weights([np.zeros((5, 3)), np.zeros(3)])
     wrong = [[np.zeros((5, 3), "float32"), np.zeros(3, "float32")]]
