@@ -136,12 +136,14 @@ def iid_partition(labels, num_clients, seed=None):
 
 
 def shard_partition(labels, num_clients, shards_per_client=2, seed=None):
-    """McMahan et al.'s pathological non-IID split: sorted-label shards.
+    """McMahan et al.'s pathological non-IID split: shards of sorted labels.
 
-    Sorts the examples by label, cuts them into `num_clients * shards_per_client`
-    equal shards and gives each client `shards_per_client` random shards, so a
-    client sees at most `shards_per_client` classes (McMahan et al. 2017, §3:
-    200 shards of 300 MNIST images, 2 per client).
+    Cuts the examples, sorted by label, into `num_clients * shards_per_client`
+    shards and gives each client `shards_per_client` random shards (McMahan et
+    al. 2017, §3: 200 shards of 300 MNIST images, 2 per client). Here a shard
+    never spans two classes when there are at least as many shards as classes
+    (each class gets a number of shards proportional to its size), so a client
+    sees at most `shards_per_client` classes.
 
     Args:
         labels: the dataset's labels (integer ids or one-hot).
@@ -164,21 +166,35 @@ def shard_partition(labels, num_clients, shards_per_client=2, seed=None):
     labels = _labels(labels)
     validate_number("shards_per_client", shards_per_client, 1, integer=True)
     _check_clients(num_clients, len(labels))
-    if num_clients * shards_per_client > len(labels):
+    num_shards = num_clients * shards_per_client
+    if num_shards > len(labels):
         raise ValueError(
-            f"num_clients * shards_per_client = {num_clients * shards_per_client} shards "
-            f"exceed the {len(labels)} examples. Use fewer clients or shards per client."
+            f"num_clients * shards_per_client = {num_shards} shards exceed the "
+            f"{len(labels)} examples. Use fewer clients or shards per client."
         )
     rng = np.random.default_rng(seed)
-    # A stable sort keeps equal labels in dataset order; the shuffle first makes
-    # which examples of a class share a shard random.
-    shuffled = rng.permutation(len(labels))
-    by_label = shuffled[np.argsort(labels[shuffled], kind="stable")]
-    shards = np.array_split(by_label, num_clients * shards_per_client)
-    owner = rng.permutation(len(shards)).reshape(num_clients, shards_per_client)
+    classes, counts = np.unique(labels, return_counts=True)
+    by_class = [rng.permutation(np.flatnonzero(labels == c)) for c in classes]
+    if num_shards >= len(classes):
+        shards = [piece for index, count in zip(by_class, _shards_per_class(counts, num_shards))
+                  for piece in np.array_split(index, count)]
+    else:  # fewer shards than classes: cut the sorted examples as McMahan et al.
+        shards = np.array_split(np.concatenate(by_class), num_shards)
+    owner = rng.permutation(num_shards).reshape(num_clients, shards_per_client)
     return Partition(
         [np.concatenate([shards[s] for s in row]) for row in owner], len(labels), labels
     )
+
+
+def _shards_per_class(counts, num_shards):
+    """Split `num_shards` among classes in proportion to `counts`, at least one each
+    and at most one per example (largest remainders)."""
+    extra = num_shards - len(counts)
+    share = counts / counts.sum() * extra
+    allocation = np.floor(share).astype("int64")
+    remainder_order = np.argsort(-(share - allocation), kind="stable")
+    allocation[remainder_order[: extra - allocation.sum()]] += 1
+    return np.minimum(allocation + 1, counts)
 
 
 def _split_by_proportions(index, proportions):

@@ -36,6 +36,16 @@ def test_iid_partition__equal_sizes_and_all_classes():
     assert part.summary()["classes"] == [10, 10, 10]
 
 
+def test_shard_partition__two_classes_per_client_with_uneven_classes():
+    # 1,000 examples of very unequal classes, 40 shards: no shard spans two classes.
+    rng = np.random.default_rng(1)
+    labels = rng.permutation(np.repeat(np.arange(10), [40, 60, 80, 100, 120, 150, 90, 110, 130, 120]))
+    part = federated.shard_partition(labels, num_clients=20, seed=0)
+    assert max(part.summary()["classes"]) <= 2
+    _assert_exact_cover(part, len(labels))
+    assert part.sizes.max() - part.sizes.min() < 30  # shards of near-equal size
+
+
 def test_shard_partition__at_most_two_classes_per_client():
     rng = np.random.default_rng(0)
     labels = rng.permutation(LABELS)
