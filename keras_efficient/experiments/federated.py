@@ -6,7 +6,8 @@ are split among 20 clients (~67 each), IID or as McMahan's pathological shards
 FedSGD (E = 1, B = ∞) is the baseline; FedAvg runs E ∈ {1, 5} local epochs with
 B ∈ {10, 50}. Decentralized SGD (every node trains one epoch with B = 10, then
 averages with its Metropolis–Hastings neighbours) runs on a ring and on a 4×5
-torus. A run stops at the target test accuracy (or the round budget) and
+torus. One FedAvg run adds DP-FedAvg (clipping and Gaussian noise) to show
+what the noise costs. A run stops at the target test accuracy (or the round budget) and
 reports the rounds it took, the speed-up over FedSGD on the same split, and the
 megabytes sent up and down until then; the curves are the global (for gossip:
 the averaged) model's test accuracy per round.
@@ -63,11 +64,11 @@ def _result(history, context, split, rounds_to_target):
     )
 
 
-def _fedavg(split, local_epochs=1, batch_size=None):
+def _fedavg(split, local_epochs=1, batch_size=None, **private):
     def run(context):
         algorithm = federated.FedAvg(
             _mlp(context), keras.optimizers.SGD(_LEARNING_RATE), local_epochs=local_epochs,
-            batch_size=batch_size, clients_per_round=_FRACTION, seed=context.seed)
+            batch_size=batch_size, clients_per_round=_FRACTION, seed=context.seed, **private)
         history = algorithm.fit(_clients(context, split), rounds=context.epochs,
                                 test_data=(context.data.x_test, context.data.y_test),
                                 target_accuracy=_TARGET)
@@ -106,7 +107,9 @@ base.register_experiment(
             "split / the variant's, MB_to_target = model bytes sent up and down until "
             f"the target. Gossip: all {_CLIENTS} nodes train 1 epoch (B = 10) per round, "
             "then average with their Metropolis-Hastings neighbours (a fifth of the "
-            "rounds); its bytes are node-to-node messages. step ms = median round time."
+            "rounds); its bytes are node-to-node messages. _dp: DP-FedAvg, client updates "
+            "clipped to norm 1, Gaussian noise z = 0.5 (std 0.5/4 on the average). "
+            "step ms = median round time."
         ),
         variants={
             "fedsgd_iid": _fedavg("iid"),
@@ -114,6 +117,8 @@ base.register_experiment(
             "fedavg_e1_b10_iid": _fedavg("iid", 1, 10),
             "fedavg_e5_b50_iid": _fedavg("iid", 5, 50),
             "fedavg_e5_b10_iid": _fedavg("iid", 5, 10),
+            "fedavg_e5_b10_iid_dp": _fedavg("iid", 5, 10, clipping_norm=1.0,
+                                            noise_multiplier=0.5),
             "fedsgd_shards": _fedavg("shards"),
             "fedavg_e5_b10_shards": _fedavg("shards", 5, 10),
             "gossip_ring": _gossip("ring"),
