@@ -112,6 +112,7 @@ class FedAvg:
 
     Example:
 
+    >>> import keras, numpy as np, keras_efficient as ke
     >>> def model_fn():
     ...     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
     ...     model.compile(loss=keras.losses.SparseCategoricalCrossentropy(
@@ -119,7 +120,7 @@ class FedAvg:
     ...     return model
     >>> rng = np.random.default_rng(0)
     >>> clients = [(rng.normal(size=(8, 4)), rng.integers(0, 3, 8)) for _ in range(4)]
-    >>> fed = FedAvg(model_fn, keras.optimizers.SGD(0.1), local_epochs=2,
+    >>> fed = ke.federated.FedAvg(model_fn, keras.optimizers.SGD(0.1), local_epochs=2,
     ...              batch_size=4, clients_per_round=0.5)
     >>> history = fed.fit(clients, rounds=2)
     >>> history.rounds
@@ -355,13 +356,14 @@ class FedSGD(FedAvg):
 
     Example:
 
+    >>> import keras, numpy as np, keras_efficient as ke
     >>> def model_fn():
     ...     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     ...     model.compile(loss="mse")
     ...     return model
     >>> rng = np.random.default_rng(0)
     >>> clients = [(rng.normal(size=(8, 4)), rng.normal(size=(8, 1))) for _ in range(3)]
-    >>> FedSGD(model_fn, keras.optimizers.SGD(0.1)).fit(clients, rounds=1).rounds
+    >>> ke.federated.FedSGD(model_fn, keras.optimizers.SGD(0.1)).fit(clients, rounds=1).rounds
     1
 
     Reference:

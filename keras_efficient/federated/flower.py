@@ -20,6 +20,7 @@ For a deployment (SuperLink and SuperNodes), expose `client_app(fed, data)` and
 """
 
 import uuid
+import warnings
 
 import numpy as np
 
@@ -103,9 +104,13 @@ class _KerasFedAvg(flwr.serverapp.strategy.FedAvg):
         updates, counts = [], []
         for reply in valid:
             weights = reply.content["arrays"].to_numpy_ndarrays()
-            if all(np.all(np.isfinite(w)) for w in weights):
-                updates.append(weights)
-                counts.append(reply.content["metrics"]["num-examples"])
+            if not all(np.all(np.isfinite(w)) for w in weights):
+                warnings.warn(
+                    f"Node {reply.metadata.src_node_id} returned non-finite weights in "
+                    f"round {server_round} and is dropped.", stacklevel=2)
+                continue
+            updates.append(weights)
+            counts.append(reply.content["metrics"]["num-examples"])
         if not updates:
             return None, None
         self.fedavg.server_round += 1

@@ -203,13 +203,14 @@ class DecentralizedSGD:
 
     Example:
 
+    >>> import keras, numpy as np, keras_efficient as ke
     >>> def model_fn():
     ...     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     ...     model.compile(loss="mse")
     ...     return model
     >>> rng = np.random.default_rng(0)
     >>> nodes = [(rng.normal(size=(8, 4)), rng.normal(size=(8, 1))) for _ in range(6)]
-    >>> dsgd = DecentralizedSGD(model_fn, keras.optimizers.SGD(0.1), topology="ring")
+    >>> dsgd = ke.federated.DecentralizedSGD(model_fn, keras.optimizers.SGD(0.1), topology="ring")
     >>> history = dsgd.fit(nodes, rounds=2)
     >>> len(history.extra["consensus_distance"])
     2

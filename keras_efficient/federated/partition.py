@@ -22,7 +22,8 @@ class Partition:
 
     Example:
 
-    >>> part = Partition([np.array([0, 2]), np.array([1])], num_examples=3)
+    >>> import numpy as np, keras_efficient as ke
+    >>> part = ke.federated.Partition([np.array([0, 2]), np.array([1])], num_examples=3)
     >>> part.sizes.tolist()
     [2, 1]
     """
@@ -125,7 +126,8 @@ def iid_partition(labels, num_clients, seed=None):
 
     Example:
 
-    >>> part = iid_partition(np.arange(100) % 10, num_clients=4, seed=0)
+    >>> import numpy as np, keras_efficient as ke
+    >>> part = ke.federated.iid_partition(np.arange(100) % 10, num_clients=4, seed=0)
     >>> part.sizes.tolist()
     [25, 25, 25, 25]
     """
@@ -156,7 +158,8 @@ def shard_partition(labels, num_clients, shards_per_client=2, seed=None):
 
     Example:
 
-    >>> part = shard_partition(np.arange(100) % 10, num_clients=5, seed=0)
+    >>> import numpy as np, keras_efficient as ke
+    >>> part = ke.federated.shard_partition(np.arange(100) % 10, num_clients=5, seed=0)
     >>> max(part.summary()["classes"]) <= 2
     True
 
@@ -223,7 +226,8 @@ def dirichlet_partition(labels, num_clients, alpha, min_size=1, seed=None, max_a
 
     Example:
 
-    >>> part = dirichlet_partition(np.arange(200) % 10, 4, alpha=100.0, seed=0)
+    >>> import numpy as np, keras_efficient as ke
+    >>> part = ke.federated.dirichlet_partition(np.arange(200) % 10, 4, alpha=100.0, seed=0)
     >>> part.num_clients
     4
 
@@ -271,7 +275,8 @@ def quantity_skew_partition(labels, num_clients, alpha=1.0, seed=None):
 
     Example:
 
-    >>> part = quantity_skew_partition(np.arange(100) % 10, 5, alpha=0.5, seed=0)
+    >>> import numpy as np, keras_efficient as ke
+    >>> part = ke.federated.quantity_skew_partition(np.arange(100) % 10, 5, alpha=0.5, seed=0)
     >>> int(part.sizes.sum())
     100
     """
