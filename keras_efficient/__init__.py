@@ -13,6 +13,7 @@ from keras_efficient import config
 from keras_efficient import curriculum
 from keras_efficient import data
 from keras_efficient import distribute
+from keras_efficient import federated
 from keras_efficient import layers
 from keras_efficient import losses
 from keras_efficient import models
