@@ -13,6 +13,7 @@ from keras_efficient.meta_learning.episodes import omniglot_classes
 from keras_efficient.meta_learning.episodes import rotate_classes
 from keras_efficient.meta_learning.episodes import rotated_digits
 from keras_efficient.meta_learning.episodes import sinusoid_episodes
+from keras_efficient.meta_learning.siamese_network import contrastive_pairs
 from keras_efficient.regularization.cutmix import CutMix
 from keras_efficient.regularization.mixup import MixUp
 from keras_efficient.ssl.jigsaw_pretext import JigsawPretext
