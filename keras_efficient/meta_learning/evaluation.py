@@ -90,6 +90,8 @@ def evaluate_episodes(model_or_fn, episodes, num_episodes=600):
             f"{type(model_or_fn).__name__}")
     accuracies = []
     for (support_x, support_y, query_x), query_y in episodes:
+        # tf.data yields TensorFlow tensors, which a model on another backend cannot take.
+        support_x, support_y, query_x = (np.asarray(x) for x in (support_x, support_y, query_x))
         scores = np.asarray(keras.ops.convert_to_numpy(predict(support_x, support_y, query_x)))
         query_y = np.asarray(query_y)
         if scores.shape[:2] != query_y.shape:

@@ -169,8 +169,8 @@ def test_episodic_models__learn_a_separable_task(model_cls):
     model.compile(optimizer=keras.optimizers.Adam(0.05), metrics=["accuracy"])
     episode = (support_x, support_y, query_x)
     before = model.evaluate(episode, query_y, verbose=0, return_dict=True)
-    # 30 steps on the same meta-batch, in one epoch.
-    repeated = [np.concatenate([x] * 30) for x in (*episode, query_y)]
+    # 80 steps on the same meta-batch, in one epoch.
+    repeated = [np.concatenate([x] * 80) for x in (*episode, query_y)]
     model.fit(tuple(repeated[:3]), repeated[3], batch_size=2, verbose=0)
     after = model.evaluate(episode, query_y, verbose=0, return_dict=True)
     assert after["accuracy"] == 1.0 and after["loss"] < before["loss"]
