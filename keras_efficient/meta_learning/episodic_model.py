@@ -67,7 +67,7 @@ class EpisodicModel(RestoresCompile, keras.Model):
     def call(self, inputs, training=False):
         support_x, support_y, query_x = check_episode(inputs)
         support, query = self.embed_episode(support_x, query_x, training)
-        num_labels = self.n_way or support_x.shape[1]
+        num_labels = self.n_way or dimension(support_x, 1)
         support_one_hot = ops.one_hot(ops.cast(support_y, "int32"), num_labels)
         return self._scores(support, support_one_hot, query, training)
 
@@ -79,7 +79,7 @@ class EpisodicModel(RestoresCompile, keras.Model):
             `(meta_batch, query_size, ...)`, with one axis `dim` when
             `flatten_embeddings`, else the encoder's output shape.
         """
-        support_size, query_size = support_x.shape[1], query_x.shape[1]
+        support_size, query_size = dimension(support_x, 1), dimension(query_x, 1)
         item_shape = tuple(support_x.shape[2:])
         items = ops.concatenate([ops.reshape(support_x, (-1,) + item_shape),
                                  ops.reshape(query_x, (-1,) + item_shape)], axis=0)
@@ -112,6 +112,12 @@ class EpisodicModel(RestoresCompile, keras.Model):
             if config.get(key) is not None:
                 config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
+
+
+def dimension(x, axis):
+    """The size of `x` along `axis`: static where known, else a tensor (Keras's
+    `predict` relaxes the support and query sizes after it sees a second one)."""
+    return x.shape[axis] if x.shape[axis] is not None else ops.shape(x)[axis]
 
 
 def mask_absent_labels(scores, support_one_hot, absent_score=ABSENT_CLASS_LOGIT):
@@ -159,7 +165,7 @@ def check_episode_shapes(shapes):
             "support_size) and `query_x` (meta_batch, query_size, ...). Received: "
             f"support_x.shape={support_x}, support_y.shape={support_y}, "
             f"query_x.shape={query_x}")
-    if support_x[1] != support_y[1]:
+    if None not in (support_x[1], support_y[1]) and support_x[1] != support_y[1]:
         raise ValueError(
             "`support_x` and `support_y` must hold the same number of support items. "
             f"Received: support_x.shape={support_x}, support_y.shape={support_y}")
@@ -167,7 +173,7 @@ def check_episode_shapes(shapes):
         raise ValueError(
             "Support and query items must have the same shape. Received: "
             f"support_x.shape={support_x}, query_x.shape={query_x}")
-    if support_x[1] in (None, 0) or query_x[1] in (None, 0):
+    if support_x[1] == 0 or query_x[1] == 0:
         raise ValueError(
-            "Expected at least one support and one query item per episode, with static "
-            f"counts. Received: support_x.shape={support_x}, query_x.shape={query_x}")
+            "Expected at least one support and one query item per episode. Received: "
+            f"support_x.shape={support_x}, query_x.shape={query_x}")

@@ -6,6 +6,7 @@ from keras import ops
 
 from keras_efficient.meta_learning.episodic_model import EpisodicModel
 from keras_efficient.meta_learning.episodic_model import class_sums
+from keras_efficient.meta_learning.episodic_model import dimension
 from keras_efficient.meta_learning.episodic_model import mask_absent_labels
 from keras_efficient.utils import register
 
@@ -98,9 +99,9 @@ class RelationNetwork(EpisodicModel):
     def _scores(self, support, support_one_hot, query, training):
         feature_shape = tuple(support.shape[2:])
         flat_size = int(np.prod(feature_shape))
-        flat_support = ops.reshape(support, (-1, support.shape[1], flat_size))
+        flat_support = ops.reshape(support, (-1, dimension(support, 1), flat_size))
         class_features, _ = class_sums(flat_support, support_one_hot)
-        num_labels, query_size = support_one_hot.shape[-1], query.shape[1]
+        num_labels, query_size = dimension(support_one_hot, 2), dimension(query, 1)
         class_features = ops.reshape(class_features, (-1, 1, num_labels) + feature_shape)
         pairs = ops.concatenate(
             [ops.repeat(class_features, query_size, axis=1),

@@ -146,6 +146,17 @@ def test_relation_network__feature_maps_and_convolutional_module():
     assert np.all((scores[..., :2] > 0) & (scores[..., :2] < 1))
 
 
+@pytest.mark.parametrize("model_cls", [PrototypicalNetwork, MatchingNetwork, RelationNetwork])
+def test_episodic_models__predict_on_episodes_of_several_sizes(model_cls):
+    # Keras's predict relaxes the support and query sizes to None after a second size.
+    model = model_cls(_encoder())
+    for n_way, n_shot in ((3, 2), (2, 1), (4, 1)):
+        episode, _ = _episodes(n_way=n_way, n_shot=n_shot)
+        logits = model.predict_on_batch(episode)
+        assert logits.shape == (2, 2 * n_way, n_way * n_shot)
+        np.testing.assert_allclose(logits, model(episode), rtol=1e-5, atol=1e-6)
+
+
 def test_siamese_network__outputs_euclidean_distances_of_embeddings():
     rng = np.random.default_rng(0)
     x_a, x_b = rng.normal(size=(2, 5, DIM)).astype("float32")
@@ -180,6 +191,7 @@ def test_episodic_models__learn_a_separable_task(model_cls):
     (lambda e: e[:2], r"\(support_x, support_y, query_x\)"),
     (lambda e: (e[0], e[1][:, :2], e[2]), "same number of support items"),
     (lambda e: (e[0], e[1], e[2][:, :0]), "at least one support and one query item"),
+    (lambda e: (e[0][:, :0], e[1][:, :0], e[2]), "at least one support and one query item"),
     (lambda e: (e[0], e[1], e[2][..., :2]), "same shape"),
     (lambda e: (e[0][0], e[1], e[2]), r"\(meta_batch, support_size, \.\.\.\)"),
 ])
