@@ -98,8 +98,8 @@ class MAML(keras.Model):
     >>> history = maml.fit(tasks, epochs=1, verbose=0)
     >>> (support_x, support_y, query_x), query_y = next(iter(tasks))
     >>> adapted = maml.adapt(support_x[0], support_y[0])
-    >>> adapted(query_x[0]).shape
-    TensorShape([5, 1])
+    >>> tuple(adapted(query_x[0]).shape)
+    (5, 1)
 
     Reference:
         Finn, Abbeel and Levine, "Model-Agnostic Meta-Learning for Fast Adaptation
