@@ -208,7 +208,10 @@ class MAML(keras.Model):
         if meta_batch_size is None:
             raise ValueError(
                 f"{type(self).__name__} needs a static meta-batch size: batch the "
-                "episodes with `drop_remainder=True` (as `episode_dataset` does). "
+                "episodes with `drop_remainder=True` (as `episode_dataset` does). After "
+                "calls with several meta-batch sizes Keras relaxes the traced shape: "
+                "keep one size, or rebuild the function (e.g. "
+                "`model.make_predict_function(force=True)`). "
                 f"Received: support_x with shape {support_x.shape}"
             )
         weights, non_trainable = self._learner_state()
