@@ -5,13 +5,15 @@ the 24 of digits 0-5 for meta-training, the 16 of digits 6-9 held out for
 meta-testing. Every method trains the same small CNN encoder (the digits CNN
 with a linear 64-d embedding as its last layer) for the same number of steps, then is scored
 on the same seeded 5-way test episodes with 15 queries per class
-(`evaluate_episodes`; accuracy = mean over episodes, `ci95` = the 95 %
-confidence interval's half-width, averaged over seeds). `transfer` (the
+(`evaluate_episodes`; accuracy = mean over episodes, `ci95_pct` = the 95 %
+confidence interval's half-width in percentage points, averaged over seeds). `transfer` (the
 baseline) pre-trains a linear classifier over the 24 training classes and fits
 a new linear head on each support set, `transfer_cosine` the same with cosine
 classifiers (Baseline++, Chen et al. 2019); `prototypical`, `matching` and
 `relation` train on 5-way episodes of the test setting's shot with 5 queries
-per class (meta-batches of 4; the relation module has 64 hidden units);
+per class (meta-batches of 4; the relation module has 64 hidden units), and
+so does `maml` (second-order MAML on the encoder plus a 5-way linear layer, one
+inner step of 0.4 as Finn et al. on Omniglot);
 `siamese` trains on same/different pairs with
 the contrastive loss and `triplet` on batches of 16 classes x 4 images with
 semi-hard triplet mining, both classified by the nearest class mean of their
@@ -29,6 +31,7 @@ from keras_efficient.data import rotated_digits
 from keras_efficient.experiments import base
 from keras_efficient.losses import ContrastiveLoss
 from keras_efficient.losses import TripletLoss
+from keras_efficient.models import MAML
 from keras_efficient.models import MatchingNetwork
 from keras_efficient.models import PrototypicalNetwork
 from keras_efficient.models import RelationNetwork
@@ -40,7 +43,8 @@ from keras_efficient.models import pretraining_classifier
 SHOTS = {"few_shot": 1, "few_shot_5shot": 5}  # experiment name -> shots per class
 N_WAY, TRAIN_QUERIES, TEST_QUERIES = 5, 5, 15
 META_BATCH, STEPS_PER_EPOCH = 4, 25
-TEST_EPISODES, QUICK_TEST_EPISODES, TEST_META_BATCH = 600, 100, 50
+TEST_EPISODES, QUICK_TEST_EPISODES, TEST_META_BATCH = 600, 100, 10
+MAML_INNER_LEARNING_RATE = 0.4  # Finn et al.'s Omniglot value (one inner step)
 BATCH_SIZE = 64  # transfer pre-training, siamese pairs and triplet batches
 _SPLITS = {}
 
@@ -76,7 +80,7 @@ def _result(model_or_fn, context, n_shot, step_seconds):
     accuracy = evaluate_episodes(model_or_fn, _test_episodes(context, n_shot),
                                  QUICK_TEST_EPISODES if context.quick else TEST_EPISODES)
     return base.RunResult(accuracy.mean, [], step_seconds,
-                          {"ci95": accuracy.confidence_interval})
+                          {"ci95_pct": 100 * accuracy.confidence_interval})
 
 
 def _fit(model, context, timer, *args, **kwargs):
@@ -146,12 +150,13 @@ def _shot_free(name, train, classify):
     return variant
 
 
-def _episodic(build):
-    """A method trained on episodes of the test setting's shot."""
+def _episodic(build, loss=None):
+    """A method trained on episodes of the test setting's shot (`loss=None`: the
+    model's default)."""
     def variant(context, n_shot):
         x, y = _split("train")
         model = build(_encoder(context))
-        model.compile(optimizer=context.make_optimizer(), metrics=["accuracy"])
+        model.compile(optimizer=context.make_optimizer(), loss=loss, metrics=["accuracy"])
         episodes = episode_dataset(x, y, N_WAY, n_shot, TRAIN_QUERIES, META_BATCH,
                                    num_episodes=META_BATCH * _steps(context), seed=context.seed)
         timer = base.StepTimer()
@@ -174,6 +179,9 @@ VARIANTS = {
     "matching": _episodic(MatchingNetwork),
     "relation": _episodic(lambda encoder: RelationNetwork(encoder, _relation_module(),
                                                           n_way=N_WAY)),
+    "maml": _episodic(lambda encoder: MAML(keras.Sequential([encoder, keras.layers.Dense(N_WAY)]),
+                                           inner_learning_rate=MAML_INNER_LEARNING_RATE),
+                      keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
     "siamese": _shot_free("siamese", _train_siamese,
                           lambda encoder, context: PrototypicalNetwork(encoder)),
     "triplet": _shot_free("triplet", _train_triplet, lambda encoder, context: PrototypicalNetwork(

@@ -26,7 +26,6 @@ def tiny_run():
         patch.setattr(few_shot, "_TRAINED", {})
         patch.setattr(few_shot, "STEPS_PER_EPOCH", 2)
         patch.setattr(few_shot, "QUICK_TEST_EPISODES", 10)
-        patch.setattr(few_shot, "TEST_META_BATCH", 5)
         settings = RunSettings(seeds=(0,), quick=True, epochs=2, variants=RUN)
         runs = {name: run_experiment(experiments[name], data, settings, log=lambda _: None)
                 for name in few_shot.SHOTS}
@@ -56,17 +55,18 @@ def test_transfer_variant__reports_evaluate_episodes_of_the_pretrained_encoder(t
     encoder.set_weights(weights)
     x, y = few_shot._split("test")
     for name, shots in few_shot.SHOTS.items():
-        episodes = episode_dataset(x, y, 5, shots, 15, 5, num_episodes=10, seed=1000)
+        episodes = episode_dataset(x, y, 5, shots, 15, 10, num_episodes=10, seed=1000)
         expected = evaluate_episodes(TransferBaseline(encoder, seed=0), episodes, 10)
         row = tiny_run["runs"][name].variant("transfer")
         assert row.accuracies == [pytest.approx(expected.mean, abs=1e-9)]
-        assert row.extra["ci95"] == [pytest.approx(expected.confidence_interval, abs=1e-9)]
+        assert row.extra["ci95_pct"] == [
+            pytest.approx(100 * expected.confidence_interval, abs=1e-7)]
 
 
 def test_report_table__accuracy_and_confidence_interval_per_method(tiny_run):
     for summary in tiny_run["runs"].values():
         table = experiment_table(summary)
-        assert "ci95" in table
+        assert "ci95_pct" in table
         for name in RUN:
             assert f"| {name} | " in table
             assert 0.0 <= summary.variant(name).accuracy_mean <= 1.0
