@@ -208,10 +208,9 @@ class MAML(keras.Model):
         if meta_batch_size is None:
             raise ValueError(
                 f"{type(self).__name__} needs a static meta-batch size: batch the "
-                "episodes with `drop_remainder=True` (as `episode_dataset` does). After "
-                "calls with several meta-batch sizes Keras relaxes the traced shape: "
-                "keep one size, or rebuild the function (e.g. "
-                "`model.make_predict_function(force=True)`). "
+                "episodes with `drop_remainder=True` (as `episode_dataset` does) and "
+                "train on one meta-batch size (after several sizes Keras relaxes the "
+                "traced shape; `model.make_train_function(force=True)` starts anew). "
                 f"Received: support_x with shape {support_x.shape}"
             )
         weights, non_trainable = self._learner_state()
@@ -234,7 +233,21 @@ class MAML(keras.Model):
                 variable.assign(value)
         return ops.stack(predictions)
 
+    def _adapt_and_predict(self, task):
+        """Inference on one task: adapt on its support set, predict its queries."""
+        support_x, support_y, query_x = task
+        weights, non_trainable = self._learner_state()
+        weights, non_trainable = self._adapt_weights(
+            weights, non_trainable, support_x, support_y, self.inner_steps, training=False)
+        y_pred, _ = self.model.stateless_call(weights, non_trainable, query_x,
+                                              training=False)
+        return y_pred
+
     def call(self, inputs, training=False):
+        if not training and inputs[0].shape[0] is None:
+            # Keras relaxes the traced shapes after a second meta-batch size; at
+            # inference no state is carried between tasks, so a symbolic loop works.
+            return ops.map(self._adapt_and_predict, tuple(inputs))
         adapted, query_x, non_trainable = self._adapt_tasks(inputs, training)
         return self._predict_queries(adapted, query_x, non_trainable, training)
 

@@ -70,10 +70,11 @@ class Reptile(MAML):
         return total - ops.stop_gradient(total)
 
     def call(self, inputs, training=False):
+        if not training:
+            return super().call(inputs, training=False)
         adapted, query_x, non_trainable = self._adapt_tasks(inputs, training)
         adapted = [[ops.stop_gradient(weight) for weight in task] for task in adapted]
-        if training:
-            self.add_loss(self._meta_direction_loss(adapted))
+        self.add_loss(self._meta_direction_loss(adapted))
         return self._predict_queries(adapted, query_x, non_trainable, training)
 
     def get_config(self):

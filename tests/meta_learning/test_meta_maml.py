@@ -255,8 +255,14 @@ def test_maml__fits_episode_datasets_and_predicts_adapted_queries():
     assert maml.predict(episodes, verbose=0).shape == (4, 6, 2)
     (support_x, support_y, query_x), _ = next(iter(episodes))
     adapted = maml.adapt(support_x[0], support_y[0])
+    predictions = maml.predict(episodes, verbose=0)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(adapted(query_x[0])),
-                               maml.predict(episodes.take(1), verbose=0)[0], atol=1e-5)
+                               predictions[0], atol=1e-5)
+    # The same episodes in meta-batches of 4: Keras retraces with a relaxed (None)
+    # meta-batch axis, which inference supports.
+    regrouped = ke.data.episode_dataset(x, np.repeat(np.arange(3), 10), n_way=2, n_shot=2,
+                                        n_query=3, meta_batch_size=4, num_episodes=4, seed=0)
+    np.testing.assert_allclose(maml.predict(regrouped, verbose=0), predictions, atol=1e-5)
 
 
 def test_maml__second_order_refuses_batch_norm():
