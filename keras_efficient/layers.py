@@ -1,5 +1,6 @@
 """Public `keras_efficient.layers` namespace: re-exports from the technique folders."""
 from keras_efficient.distillation.subclass_head import SubclassHead
+from keras_efficient.meta_learning.cosine_classifier import CosineClassifier
 from keras_efficient.regularization.dropblock import DropBlock2D
 from keras_efficient.regularization.stochastic_depth import StochasticDepth
 from keras_efficient.regularization.stochastic_depth import stochastic_depth_survival
