@@ -48,7 +48,14 @@ NAMESPACES = {
     "ke.curriculum.pacing": ke.curriculum.pacing,
     "ke.distribute": ke.distribute,
     "ke.recipes.bert": ke.recipes.bert,
+    "ke.federated": ke.federated,
 }
+try:  # Flower is the optional `federated` extra (which `test` installs)
+    from keras_efficient.federated import flower
+
+    NAMESPACES["ke.federated.flower"] = flower
+except ImportError:
+    flower = None
 
 NAN = float("nan")
 INF = float("inf")
@@ -188,6 +195,55 @@ _X, _Y = _images_labels()
 _PACING = {"total_steps": SIZE, "start_fraction": FRACTION, "full_data_fraction": FRACTION}
 _PACING_BASE = lambda: {"total_steps": 10}
 _MODEL_ARG = Arg("callable")
+
+
+def _episode(meta_batch=1, item_shape=(4,)):
+    """One tiny 2-way 2-shot episode batch `(support_x, support_y, query_x)`."""
+    rng = np.random.default_rng(0)
+    support_x = rng.uniform(size=(meta_batch, 4) + item_shape).astype("float32")
+    query_x = rng.uniform(size=(meta_batch, 2) + item_shape).astype("float32")
+    return support_x, np.tile([0, 0, 1, 1], (meta_batch, 1)), query_x
+
+
+def _probe_episodic(model):
+    return [np.asarray(model(_episode()))]
+
+
+def _fit_maml_one_step(maml):
+    support_x, _, query_x = _episode(2, (1,))
+    support_y, query_y = support_x[..., 0], query_x[..., 0]
+    maml.compile(optimizer="sgd", loss="mse")
+    history = maml.fit((support_x, support_y, query_x), query_y, batch_size=2, verbose=0)
+    return [np.asarray(v) for v in history.history.values()] + [
+        np.asarray(w) for w in maml.trainable_weights]
+
+
+def _first_element(dataset):
+    return [np.asarray(t) for t in keras.tree.flatten(next(iter(dataset)))]
+
+
+def _compiled_mlp():
+    model = _mlp()
+    model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True))
+    return model
+
+
+_CLIENTS = [(_X[:6], _Y[:6]), (_X[6:], _Y[6:])]
+_FEDERATED_BASE = lambda: {"model_fn": _compiled_mlp, "client_optimizer": "sgd"}
+
+
+def _probe_federated(algorithm):
+    algorithm.fit(_CLIENTS, rounds=1)
+    return algorithm.get_weights()
+
+
+def _probe_client_update(update):
+    weights = [np.asarray(w) for w in update.model.weights]
+    return update(weights, _X[:6], _Y[:6], np.random.default_rng(0))
+
+
+_MIXING = np.full((2, 2), 0.5)
 
 TABLE = {
     # layers
@@ -464,6 +520,156 @@ TABLE = {
     "ke.recipes.bert.write_tiny_encoder": Entry(
         base=lambda: {"directory": os.path.join(tempfile.gettempdir(), "ke_unused_encoder")},
         args={"directory": Arg("path"), "seed": SEED_INT}, run_accepted=False),
+    # meta-learning
+    "ke.layers.CosineClassifier": Entry(
+        base=lambda: {"units": 3}, args={"units": SIZE, "scale": F("none")},
+        probe=_probe_layer((2, 4))),
+    "ke.losses.ContrastiveLoss": Entry(
+        args={"margin": F("zero")}, probe=_probe_loss([1.0, 0.0], [0.5, 0.25])),
+    "ke.losses.TripletLoss": Entry(
+        args={"margin": F("zero"), "mining": CHOICE, "distance_metric": CHOICE},
+        probe=_probe_loss([0, 0, 1, 1], np.eye(4, 2))),
+    "ke.models.MAML": Entry(
+        base=lambda: {"model": _mlp(1, 1)},
+        args={"model": _MODEL_ARG, "inner_learning_rate": POSITIVE, "inner_steps": SIZE},
+        probe=_fit_maml_one_step),
+    "ke.models.Reptile": Entry(
+        base=lambda: {"model": _mlp(1, 1)},
+        args={"model": _MODEL_ARG, "inner_learning_rate": POSITIVE, "inner_steps": SIZE,
+              "meta_step_size": FRACTION},
+        probe=_fit_maml_one_step),
+    "ke.models.PrototypicalNetwork": Entry(
+        base=lambda: {"encoder": _mlp()},
+        args={"encoder": _MODEL_ARG, "distance": CHOICE, "n_way": Arg("int", ("none",))},
+        probe=_probe_episodic),
+    "ke.models.MatchingNetwork": Entry(
+        base=lambda: {"encoder": _mlp(), "full_context_embeddings": True},
+        args={"encoder": _MODEL_ARG, "processing_steps": SIZE,
+              "n_way": Arg("int", ("none",))},
+        probe=_probe_episodic),
+    "ke.models.RelationNetwork": Entry(
+        base=lambda: {"encoder": _mlp()},
+        args={"encoder": _MODEL_ARG, "relation_module": Arg("callable", ("none",)),
+              "n_way": Arg("int", ("none",))},
+        probe=_probe_episodic),
+    "ke.models.SiameseNetwork": Entry(
+        base=lambda: {"encoder": _mlp()}, args={"encoder": _MODEL_ARG},
+        probe=lambda model: [np.asarray(model((_X[:2], _X[2:4])))]),
+    "ke.models.TransferBaseline": Entry(
+        base=lambda: {"encoder": _mlp(), "steps": 2},
+        args={"encoder": _MODEL_ARG, "classifier": CHOICE, "steps": SIZE,
+              "learning_rate": POSITIVE, "momentum": FRACTION0, "weight_decay": F("zero"),
+              "scale": F("none"), "seed": SEED},
+        probe=lambda baseline: [baseline(*_episode())]),
+    "ke.models.evaluate_episodes": Entry(
+        base=lambda: {"model_or_fn": lambda sx, sy, qx: np.zeros(qx.shape[:2] + (2,)),
+                      "episodes": [(_episode(), np.zeros((1, 2), "int64"))],
+                      "num_episodes": 1},
+        args={"model_or_fn": Arg("callable"), "num_episodes": SIZE},
+        probe=lambda accuracy: [accuracy.mean, accuracy.confidence_interval]),
+    "ke.models.pretraining_classifier": Entry(
+        base=lambda: {"encoder": _mlp(4, 4), "num_classes": 3},
+        args={"encoder": _MODEL_ARG, "num_classes": SIZE, "classifier": CHOICE},
+        probe=lambda model: [np.asarray(model(_X[:2]))]),
+    "ke.data.contrastive_pairs": Entry(
+        base=lambda: {"x": _X, "y": _Y, "num_pairs": 4},
+        args={"num_pairs": SIZE, "seed": SEED},
+        probe=lambda pairs: [np.asarray(t) for t in keras.tree.flatten(pairs)]),
+    "ke.data.episode_dataset": Entry(
+        base=lambda: {"x": _X, "y": _Y, "n_way": 2, "n_shot": 1, "n_query": 1,
+                      "num_episodes": 2, "seed": 0},
+        args={"n_way": SIZE, "n_shot": SIZE, "n_query": SIZE, "meta_batch_size": SIZE,
+              "num_episodes": Arg("int", ("none",)), "seed": SEED},
+        probe=_first_element),
+    "ke.data.omniglot_classes": Entry(  # downloads Omniglot from TFDS
+        args={"split": CHOICE, "image_size": SIZE, "data_dir": Arg("path", ("none",))},
+        run_accepted=False),
+    "ke.data.rotate_classes": Entry(),  # arrays in, arrays out: no scalar argument
+    "ke.data.rotated_digits": Entry(
+        args={"split": CHOICE, "test_digits": Arg("sizes", ("zero",)), "image_size": SIZE},
+        probe=lambda xy: list(xy)),
+    "ke.data.sinusoid_episodes": Entry(
+        base=lambda: {"n_shot": 2, "n_query": 2, "meta_batch_size": 2, "num_episodes": 2,
+                      "seed": 0},
+        args={"n_shot": SIZE, "n_query": SIZE, "meta_batch_size": SIZE,
+              "num_episodes": Arg("int", ("none",)), "seed": SEED},
+        probe=_first_element),
+    # federated
+    "ke.federated.ClientUpdate": Entry(
+        base=_FEDERATED_BASE,
+        args={"model_fn": Arg("callable"), "local_epochs": SIZE,
+              "batch_size": Arg("int", ("none",)), "proximal_mu": F("zero")},
+        probe=_probe_client_update),
+    "ke.federated.FedAvg": Entry(
+        base=_FEDERATED_BASE,
+        args={"model_fn": Arg("callable"), "local_epochs": SIZE,
+              "batch_size": Arg("int", ("none",)), "clients_per_round": FRACTION,
+              "proximal_mu": F("zero"), "clipping_norm": F("none"),
+              "noise_multiplier": F("zero"), "seed": SEED_INT},
+        probe=_probe_federated),
+    "ke.federated.FedSGD": Entry(
+        base=_FEDERATED_BASE,
+        args={"model_fn": Arg("callable"), "clients_per_round": FRACTION,
+              "clipping_norm": F("none"), "noise_multiplier": F("zero"), "seed": SEED_INT},
+        probe=_probe_federated),
+    "ke.federated.DecentralizedSGD": Entry(
+        base=_FEDERATED_BASE,
+        args={"model_fn": Arg("callable"), "topology": CHOICE, "local_epochs": COUNT,
+              "batch_size": Arg("int", ("none",)), "seed": SEED_INT},
+        probe=_probe_federated),
+    "ke.federated.FederatedHistory": Entry(),  # a record returned by `fit`
+    "ke.federated.Partition": Entry(
+        base=lambda: {"indices": [[0, 2], [1]], "num_examples": 3},
+        args={"num_examples": SIZE}, probe=lambda partition: [partition.sizes]),
+    "ke.federated.check_mixing_matrix": Entry(
+        base=lambda: {"mixing": _MIXING}, args={"atol": F("zero")},
+        probe=lambda mixing: [mixing]),
+    "ke.federated.complete_graph": Entry(
+        base=lambda: {"num_nodes": 3}, args={"num_nodes": SIZE}),
+    "ke.federated.ring_graph": Entry(
+        base=lambda: {"num_nodes": 3}, args={"num_nodes": SIZE}),
+    "ke.federated.torus_graph": Entry(
+        base=lambda: {"rows": 2, "cols": 3}, args={"rows": SIZE, "cols": SIZE}),
+    "ke.federated.random_regular_graph": Entry(
+        base=lambda: {"num_nodes": 4, "degree": 2},
+        args={"num_nodes": SIZE, "degree": SIZE, "seed": SEED, "max_attempts": SIZE}),
+    # Arrays in, arrays out: no scalar argument.
+    "ke.federated.consensus_distance": Entry(),
+    "ke.federated.metropolis_hastings_weights": Entry(),
+    "ke.federated.mix": Entry(),
+    "ke.federated.spectral_gap": Entry(),
+    "ke.federated.weighted_average": Entry(),
+    "ke.federated.iid_partition": Entry(
+        base=lambda: {"labels": _Y, "num_clients": 2},
+        args={"num_clients": SIZE, "seed": SEED}, probe=lambda partition: [partition.sizes]),
+    "ke.federated.shard_partition": Entry(
+        base=lambda: {"labels": _Y, "num_clients": 2},
+        args={"num_clients": SIZE, "shards_per_client": SIZE, "seed": SEED},
+        probe=lambda partition: [partition.sizes]),
+    "ke.federated.dirichlet_partition": Entry(
+        base=lambda: {"labels": _Y, "num_clients": 2, "alpha": 1.0},
+        args={"num_clients": SIZE, "alpha": POSITIVE, "min_size": SIZE, "seed": SEED,
+              "max_attempts": SIZE},
+        probe=lambda partition: [partition.sizes]),
+    # Flower: the accepted runs would start Ray; only the bad values are tried.
+    **({} if flower is None else {
+    "ke.federated.flower.client_app": Entry(),  # the FedAvg and the data: no scalar argument
+    "ke.federated.flower.server_app": Entry(
+        base=lambda: {"fedavg": ke.federated.FedSGD(_compiled_mlp, "sgd"), "rounds": 1,
+                      "num_clients": 2},
+        args={"rounds": SIZE, "num_clients": SIZE}, run_accepted=False),
+    "ke.federated.flower.run_simulation": Entry(
+        base=lambda: {"fedavg": ke.federated.FedSGD(_compiled_mlp, "sgd"),
+                      "client_data": _CLIENTS, "rounds": 1},
+        args={"rounds": SIZE}, run_accepted=False),
+    # Helpers the Flower module imports from `ke.federated`'s own modules.
+    "ke.federated.flower.check_client_data": Entry(),
+    "ke.federated.flower.client_rng": Entry(),
+    }),
+    "ke.federated.quantity_skew_partition": Entry(
+        base=lambda: {"labels": _Y, "num_clients": 2},
+        args={"num_clients": SIZE, "alpha": POSITIVE, "seed": SEED},
+        probe=lambda partition: [partition.sizes]),
 }
 
 

@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_size
 
 
 class _ProximalModel(keras.Model):
@@ -113,9 +114,9 @@ class ClientUpdate:
             )
         self.model_fn = model_fn
         self.client_optimizer = optimizer_config(client_optimizer)
-        self.local_epochs = validate_number("local_epochs", local_epochs, 1, integer=True)
+        self.local_epochs = validate_size("local_epochs", local_epochs)
         if batch_size is not None:
-            validate_number("batch_size", batch_size, 1, integer=True)
+            validate_size("batch_size", batch_size)
         self.batch_size = batch_size
         self.proximal_mu = validate_number("proximal_mu", proximal_mu, 0)
         self._model = None

@@ -14,6 +14,8 @@ from keras_efficient.federated.client import optimizer_config
 from keras_efficient.federated.client import set_weights
 from keras_efficient.federated.history import FederatedHistory
 from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_seed
+from keras_efficient.utils import validate_size
 
 
 def check_client_data(client_data):
@@ -137,7 +139,7 @@ class FedAvg:
                  clients_per_round=1.0, server_optimizer=None, proximal_mu=0.0,
                  clipping_norm=None, noise_multiplier=0.0, seed=0):
         if isinstance(clients_per_round, numbers.Integral) and not isinstance(clients_per_round, bool):
-            validate_number("clients_per_round", clients_per_round, 1, integer=True)
+            validate_size("clients_per_round", clients_per_round)
         else:
             validate_number("clients_per_round", clients_per_round, 0, 1, low_inclusive=False)
         if clipping_norm is not None:
@@ -152,7 +154,7 @@ class FedAvg:
         self.clients_per_round = clients_per_round
         self.clipping_norm = clipping_norm
         self.noise_multiplier = noise_multiplier
-        self.seed = validate_number("seed", seed, integer=True)
+        self.seed = validate_seed("seed", seed, allow_none=False)
         self.client_update = ClientUpdate(
             model_fn, client_optimizer, local_epochs, batch_size, proximal_mu)
         server_optimizer = server_optimizer or keras.optimizers.SGD(learning_rate=1.0)
@@ -386,7 +388,7 @@ class FedSGD(FedAvg):
 
 def check_fit_arguments(rounds, test_data, target_accuracy):
     """Validate `fit`'s `rounds` and `target_accuracy` (which needs `test_data`)."""
-    validate_number("rounds", rounds, 1, integer=True)
+    validate_size("rounds", rounds)
     if target_accuracy is not None:
         validate_number("target_accuracy", target_accuracy, 0, 1)
         if test_data is None:

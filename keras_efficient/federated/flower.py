@@ -26,7 +26,7 @@ import numpy as np
 
 from keras_efficient.federated.client import client_rng
 from keras_efficient.federated.fedavg import check_client_data
-from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_size
 
 try:
     import flwr.serverapp.strategy
@@ -134,8 +134,8 @@ def server_app(fedavg, rounds, num_clients, results=None):
     Returns:
         A `flwr.serverapp.ServerApp`.
     """
-    validate_number("rounds", rounds, 1, integer=True)
-    validate_number("num_clients", num_clients, 1, integer=True)
+    validate_size("rounds", rounds)
+    validate_size("num_clients", num_clients)
     app = ServerApp()
 
     @app.main()
@@ -168,6 +168,7 @@ def run_simulation(fedavg, client_data, rounds, backend_config=None, verbose=Fal
     Returns:
         Flower's `Result` (per-round metrics; `result.arrays` the final weights).
     """
+    validate_size("rounds", rounds)
     from flwr.simulation import run_simulation as flower_run_simulation
 
     client_data = check_client_data(client_data)

@@ -16,10 +16,15 @@ from keras_efficient.federated.fedavg import record_evaluation
 from keras_efficient.federated.history import FederatedHistory
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_seed
+from keras_efficient.utils import validate_size
+
+#: The most nodes of a graph: its dense float64 mixing matrix then takes at most 2 GiB.
+MAX_NODES = 2**14
 
 
 def _empty(num_nodes):
-    validate_number("num_nodes", num_nodes, 2, integer=True)
+    validate_size("num_nodes", num_nodes, 2, MAX_NODES)
     return np.zeros((num_nodes, num_nodes), dtype=bool)
 
 
@@ -33,8 +38,8 @@ def ring_graph(num_nodes):
 
 def torus_graph(rows, cols):
     """Adjacency of a 2-D torus: a `rows x cols` grid with wrap-around edges."""
-    validate_number("rows", rows, 2, integer=True)
-    validate_number("cols", cols, 2, integer=True)
+    validate_size("rows", rows, 2, MAX_NODES // 2)
+    validate_size("cols", cols, 2, MAX_NODES // rows)
     adjacency = _empty(rows * cols)
     grid = np.arange(rows * cols).reshape(rows, cols)
     adjacency[grid.ravel(), np.roll(grid, 1, axis=0).ravel()] = True
@@ -67,7 +72,8 @@ def random_regular_graph(num_nodes, degree, seed=None, max_attempts=1000):
             f"A {degree}-regular graph on {num_nodes} nodes does not exist: "
             "num_nodes * degree must be even."
         )
-    rng = np.random.default_rng(seed)
+    validate_size("max_attempts", max_attempts)
+    rng = np.random.default_rng(validate_seed("seed", seed))
     for _ in range(max_attempts):
         stubs = rng.permutation(np.repeat(np.arange(num_nodes), degree)).reshape(-1, 2)
         pairs = np.sort(stubs, axis=1)
@@ -80,17 +86,17 @@ def random_regular_graph(num_nodes, degree, seed=None, max_attempts=1000):
     )
 
 
-def _check_adjacency(adjacency):
+def _check_adjacency(adjacency, name="adjacency"):
     adjacency = np.asarray(adjacency)
     if adjacency.ndim != 2 or adjacency.shape[0] != adjacency.shape[1] or len(adjacency) < 2:
         raise ValueError(
-            "Invalid value received for argument `adjacency`. Expected a square "
+            f"Invalid value received for argument `{name}`. Expected a square "
             f"matrix of at least 2 nodes. Received: shape {adjacency.shape}"
         )
     adjacency = adjacency != 0
     if not np.array_equal(adjacency, adjacency.T):
         raise ValueError(
-            "Invalid value received for argument `adjacency`. Expected a symmetric "
+            f"Invalid value received for argument `{name}`. Expected a symmetric "
             "matrix (an undirected graph)."
         )
     np.fill_diagonal(adjacency, False)
@@ -113,6 +119,7 @@ def metropolis_hastings_weights(adjacency):
 
 def check_mixing_matrix(mixing, atol=1e-8):
     """Return `mixing` as float64 if it is non-negative and doubly stochastic, else raise."""
+    validate_number("atol", atol, 0)
     mixing = np.asarray(mixing, dtype="float64")
     if mixing.ndim != 2 or mixing.shape[0] != mixing.shape[1]:
         raise ValueError(
@@ -225,11 +232,11 @@ class DecentralizedSGD:
         if isinstance(topology, str):
             validate_choice("topology", topology, _TOPOLOGIES)
         else:
-            topology = _check_adjacency(topology)
+            topology = _check_adjacency(topology, "topology")
         self.topology = topology
         self.mixing = None if mixing is None else check_mixing_matrix(mixing)
-        self.local_epochs = validate_number("local_epochs", local_epochs, 0, integer=True)
-        self.seed = validate_number("seed", seed, integer=True)
+        self.local_epochs = validate_size("local_epochs", local_epochs, 0)
+        self.seed = validate_seed("seed", seed, allow_none=False)
         self.client_update = ClientUpdate(
             model_fn, client_optimizer, max(local_epochs, 1), batch_size)
         self.node_weights = None

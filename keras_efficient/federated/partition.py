@@ -3,6 +3,8 @@
 import numpy as np
 
 from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_seed
+from keras_efficient.utils import validate_size
 
 
 class Partition:
@@ -29,7 +31,7 @@ class Partition:
     """
 
     def __init__(self, indices, num_examples, labels=None):
-        validate_number("num_examples", num_examples, 1, integer=True)
+        validate_size("num_examples", num_examples)
         if len(indices) == 0:
             raise ValueError(
                 "Invalid value received for argument `indices`. Expected at least one "
@@ -104,7 +106,7 @@ def _labels(labels):
 
 
 def _check_clients(num_clients, num_examples):
-    validate_number("num_clients", num_clients, 1, integer=True)
+    validate_size("num_clients", num_clients)
     if num_clients > num_examples:
         raise ValueError(
             f"Invalid value received for argument `num_clients`. Expected an integer "
@@ -133,7 +135,7 @@ def iid_partition(labels, num_clients, seed=None):
     """
     labels = _labels(labels)
     _check_clients(num_clients, len(labels))
-    order = np.random.default_rng(seed).permutation(len(labels))
+    order = np.random.default_rng(validate_seed("seed", seed)).permutation(len(labels))
     return Partition(np.array_split(order, num_clients), len(labels), labels)
 
 
@@ -167,7 +169,7 @@ def shard_partition(labels, num_clients, shards_per_client=2, seed=None):
     - [McMahan et al., 2017](https://arxiv.org/abs/1602.05629)
     """
     labels = _labels(labels)
-    validate_number("shards_per_client", shards_per_client, 1, integer=True)
+    validate_size("shards_per_client", shards_per_client)
     _check_clients(num_clients, len(labels))
     num_shards = num_clients * shards_per_client
     if num_shards > len(labels):
@@ -175,7 +177,7 @@ def shard_partition(labels, num_clients, shards_per_client=2, seed=None):
             f"num_clients * shards_per_client = {num_shards} shards exceed the "
             f"{len(labels)} examples. Use fewer clients or shards per client."
         )
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(validate_seed("seed", seed))
     classes, counts = np.unique(labels, return_counts=True)
     by_class = [rng.permutation(np.flatnonzero(labels == c)) for c in classes]
     if num_shards >= len(classes):
@@ -237,9 +239,9 @@ def dirichlet_partition(labels, num_clients, alpha, min_size=1, seed=None, max_a
     labels = _labels(labels)
     _check_clients(num_clients, len(labels))
     validate_number("alpha", alpha, 0, low_inclusive=False)
-    validate_number("min_size", min_size, 1, integer=True)
-    validate_number("max_attempts", max_attempts, 1, integer=True)
-    rng = np.random.default_rng(seed)
+    validate_size("min_size", min_size)
+    validate_size("max_attempts", max_attempts)
+    rng = np.random.default_rng(validate_seed("seed", seed))
     for _ in range(max_attempts):
         parts = [[] for _ in range(num_clients)]
         for label in np.unique(labels):
@@ -283,7 +285,7 @@ def quantity_skew_partition(labels, num_clients, alpha=1.0, seed=None):
     labels = _labels(labels)
     _check_clients(num_clients, len(labels))
     validate_number("alpha", alpha, 0, low_inclusive=False)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(validate_seed("seed", seed))
     order = rng.permutation(len(labels))
     extra = rng.multinomial(len(labels) - num_clients, rng.dirichlet(np.full(num_clients, float(alpha))))
     cuts = np.cumsum(extra + 1)[:-1]

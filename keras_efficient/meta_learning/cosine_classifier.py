@@ -6,6 +6,7 @@ from keras import ops
 from keras_efficient.ssl.embeddings import l2_normalize
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_size
 
 # Chen et al.'s code: a fixed scale of 2 for up to 200 classes, 10 above.
 _SCALE_CLASSES, _SMALL_SCALE, _LARGE_SCALE = 200, 2.0, 10.0
@@ -53,7 +54,7 @@ class CosineClassifier(keras.layers.Layer):
 
     def __init__(self, units, scale=None, kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
-        self.units = validate_number("units", units, 1, integer=True)
+        self.units = validate_size("units", units)
         if scale is not None:
             validate_number("scale", scale, 0, low_inclusive=False)
         self.scale = scale

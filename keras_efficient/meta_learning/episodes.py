@@ -18,6 +18,8 @@ import numpy as np
 
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_seed
+from keras_efficient.utils import validate_size
 
 #: Rotations that make new classes (Vinyals et al. 2016; Finn et al. 2017).
 _ROTATIONS = 4
@@ -33,17 +35,17 @@ def _episode_seed(seed, index):
 def _validated_seed(seed):
     if seed is None:
         return int(np.random.default_rng().integers(2**31 - 1))
-    return validate_number("seed", seed, 0, integer=True)
+    return validate_seed("seed", seed)
 
 
 def _batched(episodes, meta_batch_size, num_episodes):
     import tensorflow as tf
 
-    validate_number("meta_batch_size", meta_batch_size, 1, integer=True)
+    validate_size("meta_batch_size", meta_batch_size)
     if num_episodes is None:
         indices = tf.data.Dataset.counter()
     else:
-        validate_number("num_episodes", num_episodes, meta_batch_size, integer=True)
+        validate_size("num_episodes", num_episodes, meta_batch_size)
         indices = tf.data.Dataset.range(num_episodes)
     dataset = indices.map(episodes, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return dataset.batch(meta_batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
@@ -234,7 +236,7 @@ def omniglot_classes(split="train", image_size=28, rotations=True, data_dir=None
     from keras_efficient.data.tfds import load_tfds
 
     validate_choice("split", split, ("train", "test"))
-    validate_number("image_size", image_size, 1, integer=True)
+    validate_size("image_size", image_size)
 
     def preprocess(image, alphabet, label):
         del alphabet
@@ -281,8 +283,8 @@ def sinusoid_episodes(n_shot=10, n_query=10, meta_batch_size=25, num_episodes=No
     """
     import tensorflow as tf
 
-    validate_number("n_shot", n_shot, 1, integer=True)
-    validate_number("n_query", n_query, 1, integer=True)
+    validate_size("n_shot", n_shot)
+    validate_size("n_query", n_query)
     seed = _validated_seed(seed)
 
     def episode(index):

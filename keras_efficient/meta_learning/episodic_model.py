@@ -6,7 +6,7 @@ from keras import ops
 
 from keras_efficient.distillation.base import RestoresCompile
 from keras_efficient.meta_learning.siamese_network import check_encoder
-from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_size
 
 # The score of a label that has no support example: exp(-1e9) is 0 in float32, so
 # no softmax, crossentropy or argmax sees it.
@@ -40,7 +40,7 @@ class EpisodicModel(RestoresCompile, keras.Model):
         super().__init__(**kwargs)
         self.encoder = check_encoder(encoder)
         if n_way is not None:
-            validate_number("n_way", n_way, 1, integer=True)
+            validate_size("n_way", n_way)
         self.n_way = n_way
 
     def compile(self, optimizer="adam", loss=None, **kwargs):

@@ -6,7 +6,7 @@ import dataclasses
 import keras
 import numpy as np
 
-from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_size
 
 #: The normal quantile of a two-sided 95% interval.
 Z_95 = 1.96
@@ -77,7 +77,7 @@ def evaluate_episodes(model_or_fn, episodes, num_episodes=600):
         Snell et al. 2017, section 3.1; Chen et al., "A Closer Look at
         Few-shot Classification", ICLR 2019, section 4.1.
     """
-    validate_number("num_episodes", num_episodes, 1, integer=True)
+    validate_size("num_episodes", num_episodes)
     if isinstance(model_or_fn, keras.Model):
         def predict(*inputs):
             return model_or_fn.predict_on_batch(inputs)

@@ -9,6 +9,7 @@ from keras.src.losses.loss import unscale_loss_for_distribution
 
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_size
 
 _BACKENDS = ("tensorflow", "jax")
 
@@ -131,7 +132,7 @@ class MAML(keras.Model):
             )
         self.inner_learning_rate = validate_number(
             "inner_learning_rate", inner_learning_rate, 0, low_inclusive=False)
-        self.inner_steps = validate_number("inner_steps", inner_steps, 1, integer=True)
+        self.inner_steps = validate_size("inner_steps", inner_steps)
         self.first_order = bool(first_order)
         self.learn_inner_learning_rates = bool(learn_inner_learning_rates)
         batch_norm = [layer.name for layer in model._flatten_layers()
@@ -264,7 +265,7 @@ class MAML(keras.Model):
             weights, for inference; the meta-learned weights are left unchanged.
         """
         steps = self.inner_steps if steps is None else steps
-        validate_number("steps", steps, 1, integer=True)
+        validate_size("steps", steps)
         weights, non_trainable = self._learner_state()
         weights, non_trainable = self._adapt_weights(
             weights, non_trainable, ops.convert_to_tensor(support_x),

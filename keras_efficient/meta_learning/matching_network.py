@@ -9,7 +9,7 @@ from keras_efficient.meta_learning.episodic_model import EpisodicModel
 from keras_efficient.meta_learning.episodic_model import check_episode
 from keras_efficient.meta_learning.episodic_model import mask_absent_labels
 from keras_efficient.utils import register
-from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_size
 
 
 @register
@@ -75,8 +75,7 @@ class MatchingNetwork(EpisodicModel):
             raise TypeError("Invalid type received for argument `full_context_embeddings`. "
                             f"Expected a bool. Received: {full_context_embeddings!r}")
         self.full_context_embeddings = full_context_embeddings
-        self.processing_steps = validate_number("processing_steps", processing_steps, 1,
-                                                integer=True)
+        self.processing_steps = validate_size("processing_steps", processing_steps)
         self.support_context = None
         self.query_reader = None
 

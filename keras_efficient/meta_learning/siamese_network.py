@@ -6,7 +6,8 @@ from keras import ops
 
 from keras_efficient.meta_learning.distances import safe_sqrt
 from keras_efficient.utils import register
-from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_seed
+from keras_efficient.utils import validate_size
 
 
 def check_encoder(encoder):
@@ -106,7 +107,7 @@ def contrastive_pairs(x, y, num_pairs, seed=None):
         `((x_a, x_b), similar)` with `similar` 1.0 for a same-class pair and
         0.0 otherwise, float32 `(num_pairs,)`; the two kinds alternate.
     """
-    validate_number("num_pairs", num_pairs, 2, integer=True)
+    validate_size("num_pairs", num_pairs, 2)
     if num_pairs % 2:
         raise ValueError("Invalid value received for argument `num_pairs`. Expected an even "
                          f"integer (half similar, half dissimilar). Received: "
@@ -115,7 +116,7 @@ def contrastive_pairs(x, y, num_pairs, seed=None):
     classes = np.unique(y)
     if len(classes) < 2:
         raise ValueError(f"Expected labels `y` of at least two classes. Received: {classes}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(validate_seed("seed", seed))
     members = {label: np.flatnonzero(y == label) for label in classes}
     first, second = [], []
     for index in range(num_pairs):

@@ -12,6 +12,8 @@ from keras_efficient.meta_learning.siamese_network import check_encoder
 from keras_efficient.ssl.embeddings import l2_normalize
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_seed
+from keras_efficient.utils import validate_size
 
 CLASSIFIERS = ("linear", "cosine")
 
@@ -30,7 +32,7 @@ def pretraining_classifier(encoder, num_classes, classifier="linear", name="pret
         An uncompiled `keras.Sequential` that outputs logits.
     """
     check_encoder(encoder)
-    validate_number("num_classes", num_classes, 2, integer=True)
+    validate_size("num_classes", num_classes, 2)
     validate_choice("classifier", classifier, CLASSIFIERS)
     head = (keras.layers.Dense(num_classes, name="classifier") if classifier == "linear"
             else CosineClassifier(num_classes, name="classifier"))
@@ -153,7 +155,7 @@ class TransferBaseline:
                  weight_decay=1e-3, scale=None, seed=None):
         self.encoder = check_encoder(encoder)
         self.classifier = validate_choice("classifier", classifier, CLASSIFIERS)
-        self.steps = validate_number("steps", steps, 1, integer=True)
+        self.steps = validate_size("steps", steps)
         self.learning_rate = validate_number("learning_rate", learning_rate, 0,
                                              low_inclusive=False)
         self.momentum = validate_number("momentum", momentum, 0, 1, high_inclusive=False)
@@ -161,7 +163,7 @@ class TransferBaseline:
         if scale is not None:
             validate_number("scale", scale, 0, low_inclusive=False)
         self.scale = scale
-        self._rng = np.random.default_rng(seed)
+        self._rng = np.random.default_rng(validate_seed("seed", seed))
 
     def features(self, items):
         """Encoder features of `(episodes, items, ...)`: `(episodes, items, dim)`."""
