@@ -174,8 +174,9 @@ def _draw_vae_pictures(folder):
     figure.tight_layout()
     figure.savefig(folder / "vae_digits.png", dpi=110)
     plt.close(figure)
-    return [("VAE pre-trained on the unlabeled digits: 20 test digits, their reconstructions "
-             "from the posterior mean, and 20 digits decoded from z ~ N(0, I)", "vae_digits.png")]
+    caption = ("VAE pre-trained on the unlabeled digits: 20 test digits, their reconstructions "
+               "from the posterior mean, and 20 digits decoded from z ~ N(0, I)")
+    return [(caption, "vae_digits.png")]
 
 
 def _pretrained_encoder(method, context):
