@@ -4,6 +4,7 @@ import keras
 
 from keras_efficient.distillation import base
 from keras_efficient.distillation.knowledge_distillation import KnowledgeDistillation
+from keras_efficient.schedules import step_counter
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_number
 
@@ -29,8 +30,9 @@ class Distiller(base.RestoresCompile, keras.Model):
         student: a `keras.Model` returning logits of the same shape.
         temperature: float `T > 0`, or a
             `keras.optimizers.schedules.LearningRateSchedule` giving `T` at each
-            optimizer step (temperature annealing, e.g. `PolynomialDecay(8.0,
-            steps, 2.0)`). Defaults to 4.0.
+            optimizer step (temperature annealing, e.g.
+            `ke.schedules.Annealing(8.0, 2.0, steps)`), counted by the model's
+            `steps_trained` weight (saved with it). Defaults to 4.0.
         alpha: weight of the distillation term, in [0, 1]. Defaults to 0.9.
         **kwargs: base `keras.Model` arguments (`name`, ...).
 
@@ -63,7 +65,9 @@ class Distiller(base.RestoresCompile, keras.Model):
         super().__init__(**kwargs)
         self.teacher = base.validate_model("teacher", teacher)
         self.student = base.validate_model("student", student)
-        self.temperature = base.validate_temperature(temperature)
+        self.temperature = step_counter.validate_scheduled("temperature", temperature)
+        self.steps_trained = (step_counter.add_step_counter(self)
+                              if step_counter.is_scheduled(self.temperature) else None)
         self.alpha = validate_number("alpha", alpha, 0, 1)
         self._check_logits(teacher, student)
         self.teacher.trainable = False
@@ -108,7 +112,8 @@ class Distiller(base.RestoresCompile, keras.Model):
         return self._compile_loss(y, y_pred, sample_weight)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        temperature = base.temperature_at(self.temperature, self.optimizer)
+        temperature = step_counter.value_at(self.temperature, self.steps_trained)
+        step_counter.count_step(self.steps_trained, training)
         # Softened in float32: bfloat16 logits divided by T lose the small differences.
         teacher_logits, student_logits = (
             keras.ops.cast(logits, "float32") for logits in (self.teacher_logits(x), y_pred))
@@ -129,7 +134,7 @@ class Distiller(base.RestoresCompile, keras.Model):
             **super().get_config(),
             "teacher": keras.saving.serialize_keras_object(self.teacher),
             "student": keras.saving.serialize_keras_object(self.student),
-            "temperature": base.serialize_temperature(self.temperature),
+            "temperature": step_counter.serialize_scheduled(self.temperature),
             "alpha": self.alpha,
         }
 

@@ -6,6 +6,8 @@ import keras
 from keras import ops
 from keras.src.losses.loss import scale_loss_for_distribution  # not public in Keras 3.15
 
+from keras_efficient.schedules.step_counter import add_step_counter
+from keras_efficient.schedules.step_counter import count_step
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_number
@@ -142,11 +144,7 @@ class VAE(keras.Model):
             validate_number("seed", seed, 0, integer=True)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
-        # Counts training steps for the KL warm-up. Only the first replica's
-        # increment is kept: every replica adds one per global step.
-        self.steps_trained = self.add_weight(
-            shape=(), dtype="int32", initializer="zeros", trainable=False,
-            aggregation="only_first_replica", name="steps_trained")
+        self.steps_trained = add_step_counter(self)  # for the KL warm-up
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.kl_tracker = keras.metrics.Mean(name="kl")
         self.elbo_tracker = keras.metrics.Mean(name="elbo")
@@ -223,8 +221,7 @@ class VAE(keras.Model):
         kl = ops.sum(kl_per_unit)
         kl_penalty = ops.sum(ops.maximum(kl_per_unit, self.free_bits)) if self.free_bits else kl
         loss = reconstruction + self.kl_weight() * kl_penalty
-        if training:
-            self.steps_trained.assign_add(ops.ones((), "int32"))
+        count_step(self.steps_trained, training)
         self.reconstruction_tracker.update_state(reconstruction)
         self.kl_tracker.update_state(kl)
         self.elbo_tracker.update_state(-(reconstruction + kl))
