@@ -18,3 +18,4 @@ from keras_efficient.ssl.evaluation import fine_tuning_classifier
 from keras_efficient.ssl.evaluation import linear_probe
 from keras_efficient.ssl.simclr import SimCLR
 from keras_efficient.ssl.simsiam import SimSiam
+from keras_efficient.vae.vae import VAE

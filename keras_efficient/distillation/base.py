@@ -1,4 +1,4 @@
-"""What the distillation models share: temperatures that may be annealed, the
+"""What the distillation models share: the
 student's regularization losses, sub-loss trackers, and the subclass models'
 class-level outputs."""
 
@@ -7,34 +7,10 @@ from keras import ops
 from keras.src.losses.loss import unscale_loss_for_distribution  # not public in Keras 3.15
 
 from keras_efficient.distillation.subclass_head import class_logits_from_subclass_logits
-from keras_efficient.utils import validate_number
 
-_Schedule = keras.optimizers.schedules.LearningRateSchedule
 # Stateless, so one instance serves every model; a `Loss` object (not the bare
 # function) so sample weights and the 1 / replicas scaling are Keras's own.
 _CLASS_CROSSENTROPY = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-
-
-def validate_temperature(temperature):
-    """A float `T > 0`, or a `LearningRateSchedule` giving `T` at each step (annealing)."""
-    if isinstance(temperature, dict):
-        temperature = keras.optimizers.schedules.deserialize(temperature)
-    if isinstance(temperature, _Schedule):
-        return temperature
-    return validate_number("temperature", temperature, 0, low_inclusive=False)
-
-
-def serialize_temperature(temperature):
-    if isinstance(temperature, _Schedule):
-        return keras.optimizers.schedules.serialize(temperature)
-    return temperature
-
-
-def temperature_at(temperature, optimizer):
-    """`T` for the current step: a schedule is evaluated at the optimizer's iterations."""
-    if isinstance(temperature, _Schedule):
-        return ops.cast(temperature(optimizer.iterations), "float32")
-    return temperature
 
 
 def validate_model(name, model):

@@ -4,6 +4,7 @@ import keras
 
 from keras_efficient.distillation import base
 from keras_efficient.distillation.knowledge_distillation import KnowledgeDistillation
+from keras_efficient.schedules import step_counter
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_number
 
@@ -47,8 +48,10 @@ class Distiller(base.RestoresCompile, keras.Model):
         student: a `keras.Model` returning logits of the same shape.
         temperature: float `T > 0`, or a
             `keras.optimizers.schedules.LearningRateSchedule` giving `T` at each
-            optimizer step (temperature annealing, e.g. `PolynomialDecay(8.0,
-            steps, 2.0)`). Defaults to 4.0 (`None`); leave it unset to give
+            optimizer step (temperature annealing, e.g.
+            `ke.schedules.Annealing(8.0, 2.0, steps)`), counted by the model's
+            `steps_trained` weight (saved with it). Defaults to 4.0 (`None`);
+            leave it unset to give
             keras-io's `temperature` to `compile` instead.
         alpha: weight of the *distillation* term, in [0, 1]. Defaults to 0.9
             (`None`); leave it unset to give keras-io's `alpha` (the weight of
@@ -90,6 +93,8 @@ class Distiller(base.RestoresCompile, keras.Model):
         self._use_constructor_weights()
         # keras-io's form (set by `compile`): its student and distillation losses.
         self._keras_io_losses = None
+        self.steps_trained = (step_counter.add_step_counter(self)
+                              if step_counter.is_scheduled(self.temperature) else None)
         self._check_logits(teacher, student)
         self.teacher.trainable = False
         # Applied to logits already divided by T (T may be a tensor when annealed).
@@ -142,8 +147,8 @@ class Distiller(base.RestoresCompile, keras.Model):
 
     def _use_constructor_weights(self):
         temperature, alpha = (self._constructor_weights[name] for name in ("temperature", "alpha"))
-        self.temperature = base.validate_temperature(
-            _DEFAULT_TEMPERATURE if temperature is None else temperature)
+        self.temperature = step_counter.validate_scheduled(
+            "temperature", _DEFAULT_TEMPERATURE if temperature is None else temperature)
         self.alpha = validate_number("alpha", _DEFAULT_ALPHA if alpha is None else alpha, 0, 1)
 
     def _use_keras_io_form(self, loss, keras_io):
@@ -176,7 +181,8 @@ class Distiller(base.RestoresCompile, keras.Model):
                 f"{given_twice[0]}={self._constructor_weights[given_twice[0]]!r} in the "
                 "constructor and keras-io's loss functions in `compile`")
         keras_io_alpha = validate_number("alpha", keras_io.get("alpha", 0.1), 0, 1)
-        self.temperature = base.validate_temperature(keras_io.get("temperature", 3))
+        self.temperature = step_counter.validate_scheduled(
+            "temperature", keras_io.get("temperature", 3))
         self.alpha = 1 - keras_io_alpha  # ours weights the distillation term
         # Loss objects take sample weights and scale for replicas as Keras does;
         # a bare function's third argument would be something else (`from_logits`).
@@ -186,7 +192,7 @@ class Distiller(base.RestoresCompile, keras.Model):
             "student_loss_fn": keras_io["student_loss_fn"],
             "distillation_loss_fn": keras_io["distillation_loss_fn"],
             "alpha": keras_io_alpha,
-            "temperature": base.serialize_temperature(self.temperature),
+            "temperature": step_counter.serialize_scheduled(self.temperature),
         }
 
     def get_compile_config(self):
@@ -227,7 +233,8 @@ class Distiller(base.RestoresCompile, keras.Model):
         ) * temperature**2
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        temperature = base.temperature_at(self.temperature, self.optimizer)
+        temperature = step_counter.value_at(self.temperature, self.steps_trained)
+        step_counter.count_step(self.steps_trained, training)
         # Softened in float32: bfloat16 logits divided by T lose the small differences.
         teacher_logits, student_logits = (
             keras.ops.cast(logits, "float32") for logits in (self.teacher_logits(x), y_pred))
@@ -247,7 +254,8 @@ class Distiller(base.RestoresCompile, keras.Model):
             **super().get_config(),
             "teacher": keras.saving.serialize_keras_object(self.teacher),
             "student": keras.saving.serialize_keras_object(self.student),
-            "temperature": base.serialize_temperature(self._constructor_weights["temperature"]),
+            "temperature": step_counter.serialize_scheduled(
+                self._constructor_weights["temperature"]),
             "alpha": self._constructor_weights["alpha"],
         }
 

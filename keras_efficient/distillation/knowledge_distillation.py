@@ -3,8 +3,10 @@
 import keras
 from keras import ops
 
+from keras_efficient.schedules.step_counter import ScheduledTemperature
+from keras_efficient.schedules.step_counter import serialize_scheduled
+from keras_efficient.schedules.step_counter import validate_scheduled
 from keras_efficient.utils import register
-from keras_efficient.utils import validate_number
 
 
 def knowledge_distillation(teacher_logits, student_logits, temperature=4.0):
@@ -34,7 +36,7 @@ def knowledge_distillation(teacher_logits, student_logits, temperature=4.0):
 
 
 @register
-class KnowledgeDistillation(keras.losses.Loss):
+class KnowledgeDistillation(ScheduledTemperature, keras.losses.Loss):
     """Knowledge distillation: crossentropy between softened teacher and student.
 
     Both sets of logits are divided by a temperature `T` before the softmax, so
@@ -45,7 +47,9 @@ class KnowledgeDistillation(keras.losses.Loss):
     with the same gradients.
 
     Args:
-        temperature: float `T > 0`. Defaults to 4.0.
+        temperature: float `T > 0`. Defaults to 4.0. Or a schedule
+            (`ke.schedules.Annealing`) evaluated at `loss.step` (set it to a step
+            counter; `ke.models.Distiller` anneals its own temperature).
         reduction: Keras loss reduction. Defaults to `"sum_over_batch_size"`.
         name: name of the loss.
         dtype: dtype of the loss computation (float32 by default).
@@ -74,10 +78,10 @@ class KnowledgeDistillation(keras.losses.Loss):
     def __init__(self, temperature=4.0, reduction="sum_over_batch_size",
                  name="knowledge_distillation", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.temperature = validate_number("temperature", temperature, 0, low_inclusive=False)
+        self.temperature = validate_scheduled("temperature", temperature)
 
     def call(self, y_true, y_pred):
-        return knowledge_distillation(y_true, y_pred, self.temperature)
+        return knowledge_distillation(y_true, y_pred, self.current_temperature())
 
     def get_config(self):
-        return {**super().get_config(), "temperature": self.temperature}
+        return {**super().get_config(), "temperature": serialize_scheduled(self.temperature)}

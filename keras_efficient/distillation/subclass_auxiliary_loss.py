@@ -3,8 +3,10 @@
 import keras
 from keras import ops
 
+from keras_efficient.schedules.step_counter import ScheduledTemperature
+from keras_efficient.schedules.step_counter import serialize_scheduled
+from keras_efficient.schedules.step_counter import validate_scheduled
 from keras_efficient.utils import register
-from keras_efficient.utils import validate_number
 
 # The variance epsilon of the paper's official implementation.
 _VARIANCE_EPSILON = 1e-9
@@ -61,7 +63,7 @@ def subclass_auxiliary_loss(subclass_logits, temperature=1.0):
 
 
 @register
-class SubclassAuxiliaryLoss(keras.losses.Loss):
+class SubclassAuxiliaryLoss(ScheduledTemperature, keras.losses.Loss):
     """Auxiliary loss of a subclass teacher: spread the examples over the subclasses.
 
     Crossentropy on the classes alone says nothing about how a class's
@@ -77,6 +79,8 @@ class SubclassAuxiliaryLoss(keras.losses.Loss):
 
     Args:
         temperature: float `T > 0`. Defaults to 1.0 (the paper's MNIST value).
+            Or a schedule (`ke.schedules.Annealing`) evaluated at `loss.step`,
+            which `ke.models.SubclassTeacher` sets to its step counter.
         reduction: Keras loss reduction of the per-example values. Defaults to
             `"sum_over_batch_size"` (their mean, which is `L_aux`).
         name: name of the loss.
@@ -108,7 +112,7 @@ class SubclassAuxiliaryLoss(keras.losses.Loss):
     def __init__(self, temperature=1.0, reduction="sum_over_batch_size",
                  name="subclass_auxiliary_loss", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.temperature = validate_number("temperature", temperature, 0, low_inclusive=False)
+        self.temperature = validate_scheduled("temperature", temperature)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         # Unsupervised: `y_true` may be None, which Keras's `Loss` cannot convert.
@@ -116,7 +120,7 @@ class SubclassAuxiliaryLoss(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         del y_true  # unsupervised
-        return subclass_auxiliary_loss(y_pred, self.temperature)
+        return subclass_auxiliary_loss(y_pred, self.current_temperature())
 
     def get_config(self):
-        return {**super().get_config(), "temperature": self.temperature}
+        return {**super().get_config(), "temperature": serialize_scheduled(self.temperature)}

@@ -3,6 +3,7 @@
 from keras_efficient.distillation import base
 from keras_efficient.distillation.distiller import Distiller
 from keras_efficient.distillation.subclass_teacher import SubclassTeacher
+from keras_efficient.schedules import step_counter
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_number
 
@@ -66,7 +67,7 @@ class SubclassDistiller(base.SubclassOutputs, Distiller):
             )
         # Checked here: `Distiller` reads None as "keras-io's compile form decides".
         validate_number("alpha", alpha, 0, 1)
-        base.validate_temperature(temperature)
+        step_counter.validate_scheduled("temperature", temperature)
         super().__init__(teacher, student, temperature=temperature, alpha=alpha, **kwargs)
 
     @property

@@ -5,6 +5,7 @@ import keras
 from keras_efficient.distillation import base
 from keras_efficient.distillation.subclass_auxiliary_loss import SubclassAuxiliaryLoss
 from keras_efficient.distillation.subclass_head import SubclassHead
+from keras_efficient.schedules import step_counter
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_number
 
@@ -28,7 +29,9 @@ class SubclassTeacher(base.SubclassOutputs, keras.Model):
         num_classes: number of classes `c`.
         num_subclasses: total number of subclasses, a multiple of `num_classes`.
         beta: weight of the auxiliary loss, >= 0. Defaults to 1.0.
-        temperature: temperature `T > 0` of the auxiliary loss. Defaults to 1.0.
+        temperature: temperature `T > 0` of the auxiliary loss, or a schedule of it
+            per optimizer step (`ke.schedules.Annealing`), counted by the model's
+            `steps_trained`. Defaults to 1.0.
         **kwargs: base `keras.Model` arguments (`name`, ...).
 
     Call arguments:
@@ -69,7 +72,8 @@ class SubclassTeacher(base.SubclassOutputs, keras.Model):
         self.num_classes, self.num_subclasses = num_classes, num_subclasses
         self.beta = validate_number("beta", beta, 0)
         self.auxiliary = SubclassAuxiliaryLoss(temperature=temperature)
-        self.temperature = temperature
+        self.temperature = self.auxiliary.temperature
+        self.steps_trained = step_counter.link_step_counter(self, self.auxiliary)
         self.cross_entropy_tracker = keras.metrics.Mean(name="cross_entropy")
         self.auxiliary_loss_tracker = keras.metrics.Mean(name="auxiliary_loss")
         # Set once the sublayers exist, so a frozen teacher's config freezes them too.
@@ -86,6 +90,7 @@ class SubclassTeacher(base.SubclassOutputs, keras.Model):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         cross_entropy = self.class_crossentropy(y, y_pred, sample_weight)
         auxiliary = self.auxiliary(None, y_pred)
+        step_counter.count_step(self.steps_trained, training)
         base.track(self.cross_entropy_tracker, cross_entropy)
         base.track(self.auxiliary_loss_tracker, auxiliary)
         return cross_entropy + self.beta * auxiliary + base.regularization_loss(self)
@@ -97,7 +102,7 @@ class SubclassTeacher(base.SubclassOutputs, keras.Model):
             "num_classes": self.num_classes,
             "num_subclasses": self.num_subclasses,
             "beta": self.beta,
-            "temperature": self.temperature,
+            "temperature": step_counter.serialize_scheduled(self.temperature),
         }
 
     @classmethod

@@ -102,6 +102,8 @@ class Experiment:
             `ExperimentContext -> RunResult`.
         baseline: the variant that ratios are computed against.
         epochs: default training budget (the runner shrinks it for `--quick`).
+        figures: optional `figures(folder) -> [(caption, file name), ...]`, called
+            after the runs to draw pictures into `folder` for the report.
     """
 
     name: str
@@ -110,6 +112,7 @@ class Experiment:
     variants: dict
     baseline: str
     epochs: int = 20
+    figures: object = None
 
     def __post_init__(self):
         if self.baseline not in self.variants:

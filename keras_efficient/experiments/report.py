@@ -103,6 +103,8 @@ def write_report(summaries, out_dir, command, machine_lines, total_seconds):
             "",
             f"![learning curves of {summary.name}]({plot})",
         ]
+        for caption, file_name in summary.figures(out / "plots") if summary.figures else []:
+            lines += ["", f"![{caption}](plots/{file_name})", "", f"*{caption}*"]
     lines += ["", "## Machine", "", "```", *machine_lines, "```", ""]
     report = out / "report.md"
     report.write_text("\n".join(lines))

@@ -46,6 +46,7 @@ class ExperimentSummary:
     epochs: int
     seeds: list
     variants: list
+    figures: object = None
 
     def variant(self, name):
         return next(v for v in self.variants if v.name == name)
@@ -156,5 +157,5 @@ def run_experiment(experiment, data, settings, log=print):
     return ExperimentSummary(
         name=experiment.name, title=experiment.title, description=experiment.description,
         baseline=experiment.baseline, epochs=epochs, seeds=list(settings.seeds),
-        variants=list(summaries.values()),
+        variants=list(summaries.values()), figures=experiment.figures,
     )

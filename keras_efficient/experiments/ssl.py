@@ -1,7 +1,9 @@
 """Self-supervised pre-training vs supervised training from scratch, with 10% and 1% labels.
 
-SimCLR, BYOL, SimSiam and rotation prediction (RotNet: `RotationPretext`, a
-4-way classifier on the encoder) pre-train the digits CNN (without its last
+SimCLR, BYOL, SimSiam, rotation prediction (RotNet: `RotationPretext`, a
+4-way classifier on the encoder) and a VAE (Bernoulli likelihood, 16 latent
+units; its posterior head sits on the encoder as SimCLR's projection head
+does, and the probe reads the encoder's 64-d features like the others) pre-train the digits CNN (without its last
 layer) on all 1,797 digit images without their labels (train and test images:
 the unlabeled pool), once per method for the whole demo (seed 0; the seeds vary
 everything after it). Then, per seed, with a stratified fraction of the
@@ -11,8 +13,9 @@ that probe fine-tuned on the same labels (LP-FT) with the same optimizer,
 learning rate and epochs as the baseline, which trains the same CNN from
 scratch on the same labels. Probe rows also report the k-NN accuracy of the
 representation (same labels; k = 5, or 1 when a class has a single label) and
-the final `embedding_std` of pre-training (collapse monitor); the step time of
-every self-supervised row is that of pre-training.
+the final `embedding_std` of pre-training (collapse monitor; for the VAE its
+final `active_units` and `elbo`); the step time of every self-supervised row is
+that of pre-training.
 """
 
 import keras
@@ -30,6 +33,7 @@ from keras_efficient.ssl.projection_head import ProjectionHead
 from keras_efficient.ssl.rotation_pretext import RotationPretext
 from keras_efficient.ssl.simclr import SimCLR
 from keras_efficient.ssl.simsiam import SimSiam
+from keras_efficient.vae.vae import VAE
 
 LABEL_FRACTIONS = {"ssl": 0.1, "ssl_1pct": 0.01}  # experiment name -> share of labels
 PRETRAIN_EPOCHS, QUICK_PRETRAIN_EPOCHS, PRETRAIN_SEED = 20, 5, 0
@@ -37,6 +41,7 @@ PRETRAIN_BATCH_SIZE = 256  # images per pre-training step (rotation: 64 images x
 PRETRAIN_LEARNING_RATE = 1e-3
 PROBE_STEPS, PROBE_LEARNING_RATE = 100, 1e-2
 KNN_NEIGHBOURS = 5
+VAE_LATENT_DIM = 16
 
 
 def _joint_embedding(build):
@@ -64,6 +69,19 @@ def _rotation(encoder, unlabeled):
     return model, {"x": rotations, "shuffle": False}  # shuffled in the pipeline
 
 
+def _vae(encoder, unlabeled):
+    """A VAE: the encoder plus a Dense posterior head, an MLP decoder to pixel logits."""
+    shape = unlabeled.shape[1:]
+    posterior = keras.Sequential([encoder, keras.layers.Dense(2 * VAE_LATENT_DIM)])
+    decoder = keras.Sequential([keras.Input((VAE_LATENT_DIM,)),
+                                keras.layers.Dense(256, activation="relu"),
+                                keras.layers.Dense(int(np.prod(shape))),
+                                keras.layers.Reshape(shape)])
+    model = VAE(posterior, decoder, VAE_LATENT_DIM, seed=PRETRAIN_SEED)
+    model.compile(optimizer=keras.optimizers.Adam(PRETRAIN_LEARNING_RATE))
+    return model, {"x": unlabeled, "batch_size": PRETRAIN_BATCH_SIZE}
+
+
 # Method name -> `(encoder, unlabeled images) -> (compiled model, fit inputs)`.
 METHODS = {
     "simclr": _joint_embedding(lambda encoder, augmenter: SimCLR(
@@ -75,7 +93,9 @@ METHODS = {
         encoder, ProjectionHead((64,), 32, output_batch_norm=True), ProjectionHead((16,), 32),
         augmenter)),
     "rotation": _rotation,
+    "vae": _vae,
 }
+COLLAPSE_METRICS = ("embedding_std", "active_units", "elbo")  # logged by some methods
 
 
 _PRETRAINED = {}  # (method, epochs, data) -> pre-training results
@@ -117,11 +137,46 @@ def _pretrain(method, context):
         history = model.fit(**inputs, epochs=key[1], verbose=0, callbacks=[timer])
         _PRETRAINED[key] = {"weights": encoder.get_weights(),
                             "step_seconds": timer.median_step_seconds(),
-                            # Only the joint-embedding models log the collapse metric.
-                            "extra": ({"embedding_std": history.history["embedding_std"][-1]}
-                                      if "embedding_std" in history.history else {})}
+                            "extra": {name: history.history[name][-1]
+                                      for name in COLLAPSE_METRICS if name in history.history}}
+        if isinstance(model, VAE):
+            _PRETRAINED[key]["pictures"] = _vae_pictures(model, context.data.x_test)
         keras.utils.set_random_seed(context.seed)  # what follows depends on the run's seed
     return _PRETRAINED[key]
+
+
+def _vae_pictures(vae, x_test):
+    """Rows of 10 images: test digits, their reconstructions, digits sampled from the prior."""
+    originals = x_test[:20]
+    images = [originals, keras.ops.convert_to_numpy(vae.reconstruct(originals)),
+              keras.ops.convert_to_numpy(vae.sample(20, seed=PRETRAIN_SEED))]
+    rows = [np.concatenate(list(part[i:i + 10, ..., 0]), axis=1)
+            for part in images for i in (0, 10)]
+    return np.concatenate(rows, axis=0)
+
+
+def _draw_vae_pictures(folder):
+    """The report's picture of the last VAE pre-trained in this process."""
+    pictures = [entry["pictures"] for entry in _PRETRAINED.values() if "pictures" in entry]
+    if not pictures:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 3.8))
+    axis.imshow(pictures[-1], cmap="gray_r", vmin=0, vmax=1)
+    axis.set_yticks([i * pictures[-1].shape[0] / 6 + pictures[-1].shape[0] / 12
+                     for i in range(6)],
+                    ["test", "", "reconstructed", "", "sampled", ""])
+    axis.set_xticks([])
+    figure.tight_layout()
+    figure.savefig(folder / "vae_digits.png", dpi=110)
+    plt.close(figure)
+    caption = ("VAE pre-trained on the unlabeled digits: 20 test digits, their reconstructions "
+               "from the posterior mean, and 20 digits decoded from z ~ N(0, I)")
+    return [(caption, "vae_digits.png")]
 
 
 def _pretrained_encoder(method, context):
@@ -209,12 +264,13 @@ def _experiment(name, fraction):
         variants[f"{method}_finetune"] = _fine_tuned(method, fraction)
     return base.Experiment(
         name=name,
-        title=(f"Self-supervised pre-training (SimCLR, BYOL, SimSiam, rotation) vs "
+        title=(f"Self-supervised pre-training (SimCLR, BYOL, SimSiam, rotation, VAE) vs "
                f"supervised, {fraction:.0%} of labels"),
         description=__doc__.split("\n\n", 1)[1].replace("\n", " "),
         variants=variants,
         baseline="supervised",
         epochs=40,
+        figures=_draw_vae_pictures,
     )
 
 

@@ -2,3 +2,4 @@
 book's experiments."""
 
 from keras_efficient.recipes import bert
+from keras_efficient.recipes import in_context

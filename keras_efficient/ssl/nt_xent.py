@@ -3,10 +3,12 @@
 import keras
 from keras import ops
 
+from keras_efficient.schedules.step_counter import ScheduledTemperature
+from keras_efficient.schedules.step_counter import serialize_scheduled
+from keras_efficient.schedules.step_counter import validate_scheduled
 from keras_efficient.ssl.embeddings import check_pair_shapes
 from keras_efficient.ssl.embeddings import l2_normalize
 from keras_efficient.utils import register
-from keras_efficient.utils import validate_number
 
 # Subtracted from the self-similarity logits: exp(-1e9) is 0, the mask has no
 # backward cost (unlike `where`), and the math is always float32, where 1e9 is
@@ -99,7 +101,7 @@ def nt_xent(z_a, z_b, temperature=0.5):
 
 
 @register
-class NTXent(keras.losses.Loss):
+class NTXent(ScheduledTemperature, keras.losses.Loss):
     """NT-Xent (normalized temperature-scaled cross-entropy), SimCLR's loss.
 
     Every embedding of the 2N in a batch of N pairs is an anchor with one
@@ -122,7 +124,9 @@ class NTXent(keras.losses.Loss):
 
     Args:
         temperature: softmax temperature `t`, > 0. SimCLR uses 0.5 for CIFAR-10
-            (batch 512-1024) and 0.1 for large batches on ImageNet.
+            (batch 512-1024) and 0.1 for large batches on ImageNet. Or a
+            schedule (`ke.schedules.Annealing`) evaluated at `loss.step`, which
+            `ke.models.SimCLR` sets to its step counter.
         reduction: Keras loss reduction; the default gives the mean over anchors.
         name: optional name.
 
@@ -149,15 +153,14 @@ class NTXent(keras.losses.Loss):
 
     def __init__(self, temperature=0.5, reduction="sum_over_batch_size", name="nt_xent"):
         super().__init__(name=name, reduction=reduction)
-        self.temperature = validate_number("temperature", temperature, 0,
-                                           low_inclusive=False)
+        self.temperature = validate_scheduled("temperature", temperature)
 
     def call(self, y_true, y_pred):
         y_true, y_pred = check_pair_shapes(y_true, y_pred)
-        return nt_xent(y_true, y_pred, self.temperature)
+        return nt_xent(y_true, y_pred, self.current_temperature())
 
     def get_config(self):
         config = super().get_config()
-        config["temperature"] = self.temperature
+        config["temperature"] = serialize_scheduled(self.temperature)
         return config
 

@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_efficient.schedules import step_counter
 from keras_efficient.ssl.nt_xent import NTXent
 from keras_efficient.ssl.projection_head import ProjectionHead
 from keras_efficient.ssl.self_supervised_model import SelfSupervisedModel
@@ -24,7 +25,8 @@ class SimCLR(SelfSupervisedModel):
             BatchNorm, as the paper with smaller widths).
         augmenter: the view generator; default `SimCLRAugmentation()` (the
             ImageNet recipe without blur; see `SimCLRAugmentation.from_preset`).
-        temperature: NT-Xent temperature, > 0.
+        temperature: NT-Xent temperature, > 0, or a schedule of it per optimizer
+            step (`ke.schedules.Annealing`), counted by the model's `steps_trained`.
         **kwargs: `keras.Model` arguments (`name`, ...).
 
     Call arguments:
@@ -54,7 +56,8 @@ class SimCLR(SelfSupervisedModel):
                  **kwargs):
         super().__init__(encoder, augmenter, **kwargs)
         self.contrastive_loss = NTXent(temperature=temperature)
-        self.temperature = temperature
+        self.temperature = self.contrastive_loss.temperature
+        self.steps_trained = step_counter.link_step_counter(self, self.contrastive_loss)
         self.projection_head = projection_head if projection_head is not None \
             else ProjectionHead()
 
@@ -65,10 +68,12 @@ class SimCLR(SelfSupervisedModel):
     def _pair_loss(self, view_a, view_b, training):
         z_a, z_b = self._through([self.encoder, self.projection_head], view_a, view_b,
                                  training)
-        return self.contrastive_loss(z_a, z_b), z_a
+        loss = self.contrastive_loss(z_a, z_b)
+        step_counter.count_step(self.steps_trained, training)
+        return loss, z_a
 
     def get_config(self):
         config = super().get_config()
         config.update(projection_head=keras.saving.serialize_keras_object(self.projection_head),
-                      temperature=self.temperature)
+                      temperature=step_counter.serialize_scheduled(self.temperature))
         return config

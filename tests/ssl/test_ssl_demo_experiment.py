@@ -11,11 +11,12 @@ from keras_efficient.data import load_digits
 from keras_efficient.experiments import base
 from keras_efficient.experiments import ssl
 from keras_efficient.experiments.report import experiment_table
+from keras_efficient.experiments.report import write_report
 from keras_efficient.experiments.runner import RunSettings
 from keras_efficient.experiments.runner import run_experiment
 
-METHODS = ("simclr", "byol", "simsiam", "rotation")
-RUN = ("simclr", "rotation")  # run end to end: a joint-embedding method and the pretext
+METHODS = ("simclr", "byol", "simsiam", "rotation", "vae")
+RUN = ("simclr", "rotation", "vae")  # run end to end: joint embedding, pretext, generative
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +67,9 @@ def test_pretraining__once_per_method_for_both_fractions(tiny_run):
         changed = [not np.allclose(a, b) for a, b in
                    zip(pretrained["weights"], fresh.get_weights(), strict=True)]
         assert all(changed), method
-        # ...and the joint-embedding models report their collapse metric.
-        assert ("embedding_std" in pretrained["extra"]) == (method != "rotation")
+        # ...and the joint-embedding models and the VAE report their collapse metric.
+        assert ("embedding_std" in pretrained["extra"]) == (method == "simclr")
+        assert ("active_units" in pretrained["extra"]) == (method == "vae")
 
 
 def test_probe_variant__reports_linear_classifier_on_frozen_features(tiny_run):
@@ -110,3 +112,16 @@ def test_report_table__shows_probe_and_finetune_rows_and_knn_per_fraction(tiny_r
     # The probe has no learning curve; the fine-tuned model one point per epoch.
     rows = {v.name: v for v in tiny_run["few"].variants}
     assert rows["simclr_probe"].curves == [[]] and len(rows["simclr_finetune"].curves[0]) == 2
+
+
+def test_vae_pictures__test_digits_reconstructions_and_samples_in_the_report(tiny_run, tmp_path):
+    vae_key = next(key for key in tiny_run["pretrained"] if key[0] == "vae")
+    pictures = tiny_run["pretrained"][vae_key]["pictures"]
+    side = tiny_run["data"].x_test.shape[1]
+    assert pictures.shape == (6 * side, 10 * side)
+    # Rows 1-2: the first 20 test digits as they are; rows 3-6: probabilities.
+    np.testing.assert_array_equal(pictures[:side, :side], tiny_run["data"].x_test[0, ..., 0])
+    assert np.all((pictures[2 * side:] > 0) & (pictures[2 * side:] < 1))
+    report = write_report([tiny_run["probes_10"]], tmp_path, "test", [], 1.0).read_text()
+    assert "(plots/vae_digits.png)" in report
+    assert (tmp_path / "plots" / "vae_digits.png").stat().st_size > 0

@@ -1,0 +1,1 @@
+"""Variational autoencoders: generative pre-training for representations."""
