@@ -26,6 +26,7 @@ import json
 import math
 import os
 import tempfile
+import types
 
 import hypothesis
 import hypothesis.strategies as st
@@ -49,6 +50,7 @@ NAMESPACES = {
     "ke.distribute": ke.distribute,
     "ke.recipes.bert": ke.recipes.bert,
     "ke.federated": ke.federated,
+    "ke.recipes.in_context": ke.recipes.in_context,
 }
 try:  # Flower is the optional `federated` extra (which `test` installs)
     from keras_efficient.federated import flower
@@ -244,6 +246,8 @@ def _probe_client_update(update):
 
 
 _MIXING = np.full((2, 2), 0.5)
+# Only `score` is looked up at construction; the accepted runs stop there.
+_CAUSAL_LM = types.SimpleNamespace(score=lambda **kwargs: None)
 
 TABLE = {
     # layers
@@ -651,6 +655,10 @@ TABLE = {
         args={"num_clients": SIZE, "alpha": POSITIVE, "min_size": SIZE, "seed": SEED,
               "max_attempts": SIZE},
         probe=lambda partition: [partition.sizes]),
+    "ke.federated.quantity_skew_partition": Entry(
+        base=lambda: {"labels": _Y, "num_clients": 2},
+        args={"num_clients": SIZE, "alpha": POSITIVE, "seed": SEED},
+        probe=lambda partition: [partition.sizes]),
     # Flower: the accepted runs would start Ray; only the bad values are tried.
     **({} if flower is None else {
     "ke.federated.flower.client_app": Entry(),  # the FedAvg and the data: no scalar argument
@@ -666,10 +674,31 @@ TABLE = {
     "ke.federated.flower.check_client_data": Entry(),
     "ke.federated.flower.client_rng": Entry(),
     }),
-    "ke.federated.quantity_skew_partition": Entry(
-        base=lambda: {"labels": _Y, "num_clients": 2},
-        args={"num_clients": SIZE, "alpha": POSITIVE, "seed": SEED},
-        probe=lambda partition: [partition.sizes]),
+    # vae, temperature schedules, in-context prompting
+    "ke.models.VAE": Entry(
+        base=lambda: {"encoder": _mlp(4, 4), "decoder": _mlp(2, 4), "latent_dim": 2},
+        args={"encoder": _MODEL_ARG, "decoder": _MODEL_ARG, "latent_dim": SIZE,
+              "beta": F("zero"), "likelihood": CHOICE, "kl_warmup_steps": COUNT,
+              "free_bits": F("zero"), "seed": SEED},
+        probe=lambda model: _fit_one_step(model, _X[:4])),
+    "ke.schedules.Annealing": Entry(
+        base=lambda: {"initial_value": 2.0, "final_value": 1.0, "annealing_steps": 10},
+        args={"initial_value": POSITIVE, "final_value": POSITIVE, "annealing_steps": SIZE,
+              "mode": CHOICE},
+        probe=_probe_schedule),
+    "ke.recipes.in_context.FewShotPrompter": Entry(
+        base=lambda: {"causal_lm": _CAUSAL_LM, "template": "{input}:{label}", "k": 1,
+                      "tokenizer": lambda text: [1]},
+        # `template` needs `{input}` and `{label}` slots: every family is invalid.
+        args={"template": CHOICE, "k": COUNT, "example_selection": CHOICE,
+              "tokenizer": Arg("callable"), "embed": Arg("callable", ("none",)),
+              "batch_size": SIZE, "seed": SEED}),
+    "ke.recipes.in_context.k_shot_curve": Entry(
+        base=lambda: {"make_prompter": lambda k, seed: None, "pool_inputs": ["a"],
+                      "pool_labels": [" x"], "test_inputs": ["a"], "test_labels": [" x"]},
+        args={"make_prompter": Arg("callable"), "ks": Arg("sizes", ("zero",)),
+              "draws": SIZE, "confidence": FRACTION},
+        run_accepted=False),
 }
 
 

@@ -8,6 +8,7 @@ from keras import ops
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_size
 
 MODES = ("constant", "linear", "cosine", "exponential")
 
@@ -62,8 +63,7 @@ class Annealing(keras.optimizers.schedules.LearningRateSchedule):
         self.initial_value = validate_number("initial_value", initial_value, 0,
                                              low_inclusive=False)
         self.final_value = validate_number("final_value", final_value, 0, low_inclusive=False)
-        self.annealing_steps = validate_number("annealing_steps", annealing_steps, 1,
-                                               integer=True)
+        self.annealing_steps = validate_size("annealing_steps", annealing_steps)
         self.mode = validate_choice("mode", mode, MODES)
         self.name = name
 

@@ -11,6 +11,8 @@ from keras_efficient.schedules.step_counter import count_step
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_seed
+from keras_efficient.utils import validate_size
 from keras_efficient.vae.active_units import ActiveUnits
 
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -134,15 +136,12 @@ class VAE(keras.Model):
                 )
         self.encoder = encoder
         self.decoder = decoder
-        self.latent_dim = validate_number("latent_dim", latent_dim, 1, integer=True)
+        self.latent_dim = validate_size("latent_dim", latent_dim)
         self.beta = validate_number("beta", beta, 0)
         self.likelihood = validate_choice("likelihood", likelihood, LIKELIHOODS)
-        self.kl_warmup_steps = validate_number("kl_warmup_steps", kl_warmup_steps, 0,
-                                               integer=True)
+        self.kl_warmup_steps = validate_size("kl_warmup_steps", kl_warmup_steps, 0)
         self.free_bits = validate_number("free_bits", free_bits, 0)
-        if seed is not None:
-            validate_number("seed", seed, 0, integer=True)
-        self.seed = seed
+        self.seed = validate_seed("seed", seed)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.steps_trained = add_step_counter(self)  # for the KL warm-up
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
@@ -244,7 +243,7 @@ class VAE(keras.Model):
 
     def sample(self, num_samples, seed=None):
         """`num_samples` new examples: `decode(z)` for `z` drawn from the prior."""
-        validate_number("num_samples", num_samples, 1, integer=True)
+        validate_size("num_samples", num_samples)
         return self.decode(keras.random.normal((num_samples, self.latent_dim), seed=seed))
 
     def mean_encoder(self):

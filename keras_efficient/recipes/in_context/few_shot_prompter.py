@@ -5,8 +5,11 @@ import math
 import numpy as np
 from keras import ops
 
+from keras_efficient.utils import validate_callable
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_seed
+from keras_efficient.utils import validate_size
 
 INPUT_SLOT, LABEL_SLOT = "{input}", "{label}"
 # Zhao et al. 2021 average the label probabilities of these content-free inputs.
@@ -85,7 +88,7 @@ class FewShotPrompter:
             )
         self.causal_lm = causal_lm
         self.template = template
-        self.k = validate_number("k", k, 0, integer=True)
+        self.k = validate_size("k", k, 0)
         self.example_selection = validate_choice("example_selection", example_selection,
                                                  ("random", "nearest"))
         self.calibrate = bool(calibrate)
@@ -98,11 +101,12 @@ class FewShotPrompter:
                     "ids). Received: tokenizer=None"
                 )
             tokenizer = preprocessor.tokenizer
-        self.tokenizer = tokenizer
+        self.tokenizer = validate_callable("tokenizer", tokenizer)
         self.separator = separator
+        validate_callable("embed", embed, allow_none=True)
         self.embed = embed if embed is not None else self._mean_token_embedding
-        self.batch_size = validate_number("batch_size", batch_size, 1, integer=True)
-        self._rng = np.random.default_rng(seed)
+        self.batch_size = validate_size("batch_size", batch_size)
+        self._rng = np.random.default_rng(validate_seed("seed", seed))
         self.pool_inputs, self.pool_labels, self.label_words = None, None, None
 
     def fit(self, inputs, labels, label_words=None):
@@ -267,7 +271,13 @@ def k_shot_curve(make_prompter, pool_inputs, pool_labels, test_inputs, test_labe
     """
     from scipy import stats
 
-    validate_number("draws", draws, 2, integer=True)
+    validate_callable("make_prompter", make_prompter)
+    if not isinstance(ks, (list, tuple)):
+        raise TypeError("Invalid type received for argument `ks`. Expected a list of "
+                        f"integers >= 0. Received: ks={ks!r}")
+    for k in ks:
+        validate_size("ks", k, 0)
+    validate_size("draws", draws, 2)
     validate_number("confidence", confidence, 0, 1, low_inclusive=False, high_inclusive=False)
     test_labels = np.asarray(list(test_labels))
     rows = []
