@@ -26,6 +26,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_efficient.backend import float64_scope
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_number
@@ -57,7 +58,8 @@ class PacingFunction(keras.optimizers.schedules.LearningRateSchedule):
         values, so the last one is p(total_steps) = 1)."""
         num_steps = self.total_steps + 1 if num_steps is None else num_steps
         steps = np.arange(num_steps, dtype="float64")
-        return np.asarray(ops.convert_to_numpy(self.fraction(ops.convert_to_tensor(steps))))
+        with float64_scope():
+            return np.asarray(ops.convert_to_numpy(self.fraction(ops.convert_to_tensor(steps))))
 
     def get_config(self):
         return {"total_steps": self.total_steps}

@@ -155,6 +155,8 @@ def test_stochastic_depth__expected_training_output_equals_inference(mode):
     assert abs(np.mean(frequency) - survival) < tolerance / (8 if mode == "sample" else 1)
 
 
+@pytest.mark.tensorflow_only("per-replica random draws exist only under tf.distribute; "
+                             "JAX draws once for the global batch")
 def test_stochastic_depth__replicas_draw_the_same_gate():
     # Batch mode on two replicas: every replica keeps or skips the block together,
     # so the all-reduced gradient is that of one device; the gate changes per step.
