@@ -124,7 +124,7 @@ def test_subclass_auxiliary_loss__batch_split_over_two_devices_equals_the_global
         return keras.ops.mean(subclass_auxiliary_loss(logits, 0.5))
 
     value, gradient = testing.on_two_devices(jax.value_and_grad(loss), SUBCLASS_LOGITS)
-    expected, (expected_gradient,) = testing.gradients(loss, SUBCLASS_LOGITS)
+    _, (expected_gradient,) = testing.gradients(loss, SUBCLASS_LOGITS)
     np.testing.assert_allclose(value, ref.subclass_auxiliary_loss(SUBCLASS_LOGITS, 0.5),
                                atol=1e-5)
     np.testing.assert_allclose(gradient, expected_gradient, atol=1e-6)

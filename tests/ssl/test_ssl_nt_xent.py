@@ -109,7 +109,7 @@ def test_nt_xent__batch_split_over_two_devices_equals_one_device_loss_and_gradie
 
     loss, gradient = testing.on_two_devices(
         lambda a, b: jax.value_and_grad(loss_of_kernel)(kernel, a, b), x_a, x_b)
-    expected_loss, (expected_gradient,) = testing.gradients(
+    _, (expected_gradient,) = testing.gradients(
         lambda w: loss_of_kernel(w, x_a, x_b), kernel)
     np.testing.assert_allclose(loss, reference_nt_xent(x_a @ kernel, x_b @ kernel, 0.5),
                                rtol=1e-5)
