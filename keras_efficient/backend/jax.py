@@ -13,6 +13,8 @@ global batch (XLA inserts the cross-device reductions), so losses, gradients
 and batch statistics are global: `replicas_in_sync()` is 1.
 """
 
+import contextlib
+
 import jax
 import keras
 from keras.src.backend.common.stateless_scope import get_stateless_scope
@@ -148,3 +150,43 @@ def apply_gradients(optimizer, gradients, variables):
 def float64_scope():
     """A context in which float64 tensors stay float64 (JAX makes them float32 by default)."""
     return jax.enable_x64(True)
+
+
+def variable_scope(model):
+    """Where variables for `model`'s training are created: anywhere (the
+    current `keras.distribution` lays out new variables by itself)."""
+    return contextlib.nullcontext()
+
+
+def _with_writes(fn, variables):
+    """`fn` returning `(output, values of variables after fn)`, writing nothing."""
+    def run():
+        outer = get_stateless_scope()
+        scope = keras.StatelessScope(initialize_variables=False)
+        if outer is not None:
+            scope.state_mapping = dict(outer.state_mapping)
+        with scope:
+            output = fn()
+        return output, [scope.get_current_value(v) for v in variables]
+    return run
+
+
+def cond(pred, true_fn, false_fn, variables):
+    """`keras.ops.cond` whose branches may write `variables` (BatchNorm statistics).
+
+    A JAX conditional cannot write variables: each branch runs in a stateless
+    scope and returns the variables' new values, written after the conditional.
+    """
+    variables = [v for v in variables if v.value is not None]
+    current = [v.value for v in variables]
+
+    def branch(fn):
+        def run():
+            output, values = _with_writes(fn, variables)()
+            return output, [old if new is None else new for old, new in zip(current, values)]
+        return run
+
+    output, values = keras.ops.cond(pred, branch(true_fn), branch(false_fn))
+    for variable, value in zip(variables, values):
+        variable.assign(value)
+    return output

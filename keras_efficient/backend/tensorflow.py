@@ -69,3 +69,14 @@ def apply_gradients(optimizer, gradients, variables):
 def float64_scope():
     """A context in which float64 tensors stay float64 (always so on TensorFlow)."""
     return contextlib.nullcontext()
+
+
+def variable_scope(model):
+    """Where variables for `model`'s training are created: its strategy's scope."""
+    return model.distribute_strategy.scope()
+
+
+def cond(pred, true_fn, false_fn, variables):
+    """`keras.ops.cond` whose branches may write `variables` (BatchNorm statistics)."""
+    del variables  # TensorFlow's conditionals write variables themselves.
+    return keras.ops.cond(pred, true_fn, false_fn)

@@ -43,7 +43,8 @@ class ExampleStatistics(keras.callbacks.Callback):
     Higher is harder for all of them: pass one as `scores` to
     `CurriculumDataset`. Statistics accumulate over `fit` calls until `reset()`.
 
-    Under a `tf.distribute` strategy every replica gathers the global batch's
+    TensorFlow backend only (on JAX, `fit` raises and names
+    `teacher_scores`). Under a `tf.distribute` strategy every replica gathers the global batch's
     ids and results and applies the same update, so the tables equal a
     one-device run. Classification only: predictions are the argmax of the
     last axis, labels are sparse or one-hot. An example twice in one batch
@@ -130,6 +131,14 @@ class ExampleStatistics(keras.callbacks.Callback):
     # ------------------------------------------------------------- callbacks
 
     def on_train_begin(self, logs=None):
+        if keras.backend.backend() != "tensorflow":
+            # The tables are written from inside the train step, which JAX's
+            # stateless step (and its metrics scope) does not allow.
+            raise NotImplementedError(
+                "ExampleStatistics records statistics during training on the TensorFlow "
+                "backend only (KERAS_BACKEND=tensorflow). On the JAX backend, score the "
+                "examples after training with `ke.curriculum.teacher_scores(model, x, y)`."
+            )
         self._per_example_loss = _per_example_loss(self.loss or self.model.loss)
         if self._tables is None:
             # Every replica computes the same (all-gathered) update;
