@@ -149,7 +149,7 @@ def test_stochastic_depth__expected_training_output_equals_inference(mode):
     branch = _branch_numpy(layer, x)
     np.testing.assert_allclose(inference, x + survival * branch, atol=1e-5)
 
-    training_step = lambda: layer(x, training=True)  # noqa: E731
+    training_step = lambda: layer(x, training=True)
     if keras.backend.backend() == "tensorflow":
         training_step = tf.function(training_step)  # fast; JAX runs it eagerly
     mean = np.mean([keras.ops.convert_to_numpy(training_step()) for _ in range(draws)], axis=0)
