@@ -43,7 +43,7 @@ class ExampleStatistics(keras.callbacks.Callback):
     Higher is harder for all of them: pass one as `scores` to
     `CurriculumDataset`. Statistics accumulate over `fit` calls until `reset()`.
 
-    TensorFlow backend only (on JAX, `fit` raises and names
+    TensorFlow backend only (on JAX, construction raises and names
     `teacher_scores`). Under a `tf.distribute` strategy every replica gathers the global batch's
     ids and results and applies the same update, so the tables equal a
     one-device run. Classification only: predictions are the argmax of the
@@ -83,6 +83,14 @@ class ExampleStatistics(keras.callbacks.Callback):
             raise TypeError("Invalid type received for argument `id_key`. Expected a string. "
                             f"Received: id_key={id_key!r}")
         self.id_key = id_key
+        if keras.backend.backend() != "tensorflow":
+            # The tables are written from inside the train step, which JAX's
+            # stateless step (and its metrics scope) does not allow.
+            raise NotImplementedError(
+                "ExampleStatistics records statistics during training on the TensorFlow "
+                "backend only (KERAS_BACKEND=tensorflow). On the JAX backend, score the "
+                "examples after training with `ke.curriculum.teacher_scores(model, x, y)`."
+            )
         self._tables = None
         self._epoch = None
         self._function = self._function_key = None
@@ -131,14 +139,6 @@ class ExampleStatistics(keras.callbacks.Callback):
     # ------------------------------------------------------------- callbacks
 
     def on_train_begin(self, logs=None):
-        if keras.backend.backend() != "tensorflow":
-            # The tables are written from inside the train step, which JAX's
-            # stateless step (and its metrics scope) does not allow.
-            raise NotImplementedError(
-                "ExampleStatistics records statistics during training on the TensorFlow "
-                "backend only (KERAS_BACKEND=tensorflow). On the JAX backend, score the "
-                "examples after training with `ke.curriculum.teacher_scores(model, x, y)`."
-            )
         self._per_example_loss = _per_example_loss(self.loss or self.model.loss)
         if self._tables is None:
             # Every replica computes the same (all-gathered) update;

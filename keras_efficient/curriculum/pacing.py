@@ -117,7 +117,8 @@ class WuPacing(PacingFunction):
         b = self.start_fraction
         s = step / (self.full_data_fraction * self.total_steps)
         if self.kind == "step":
-            return ops.minimum(1.0, b + ops.floor(s))
+            # floor_divide keeps float64 (Keras's JAX `floor` returns float32).
+            return ops.minimum(1.0, b + ops.floor_divide(s, 1.0))
         # Beyond a·T every ramp is past 1; clipping s first keeps exp() finite.
         s = ops.minimum(s, 1.0)
         if self.kind == "linear":
