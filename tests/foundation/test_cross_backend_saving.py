@@ -81,7 +81,7 @@ def test_keras_file__saved_on_one_backend_loads_on_the_other(tmp_path):
         paths.append(path)
     environment = dict(os.environ, KERAS_BACKEND=_OTHER_BACKEND)
     result = subprocess.run([sys.executable, "-c", _LOAD, *paths], env=environment,
-                            capture_output=True, text=True, timeout=600)
+                            capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.split("REPORT", 1)[1])
     for (name, (model, x)), path in zip(models.items(), paths):
