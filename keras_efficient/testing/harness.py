@@ -212,7 +212,8 @@ def _jit(function):
         import jax
 
         return jax.jit(function)
-    return tf.function(function, jit_compile=True)
+    # No autograph, as under JAX: the objects compute with `keras.ops`.
+    return tf.function(function, jit_compile=True, autograph=False)
 
 
 def _fit_one_step(build_model, compile_kwargs, x, y, jit_compile, strategy=None, steps=1):
