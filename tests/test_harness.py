@@ -109,6 +109,8 @@ def test_check_layer__bfloat16_check_fails_on_float32_layer():
         testing.check_layer(Float32OnlyDense, {"units": 3}, X, checks=["bfloat16"])
 
 
+@pytest.mark.tensorflow_only("under JAX's DataParallel a loss sees the global batch: no "
+                             "local batch size exists to scale by")
 def test_check_loss__replicas_check_fails_on_local_batch_scaling():
     y_true = np.zeros((8, 2), "float32")
     y_pred = RNG.normal(size=(8, 2)).astype("float32")

@@ -108,7 +108,12 @@ class ShapeSchedule(keras.callbacks.Callback):
         _hooks.remove_hook(self.model, "train_step", self._train_step)
         self.model.train_function = None
 
-    def _train_step(self, original, data):
+    def _train_step(self, original, *args):
+        # JAX's step takes `(state, data)` and sees static shapes already (a
+        # jitted step is traced per input shape): nothing to pin there.
+        if keras.backend.backend() == "jax":
+            return original(*args)
+        (data,) = args
         return original(self._pin(data, self._active))
 
     @classmethod

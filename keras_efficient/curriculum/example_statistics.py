@@ -44,7 +44,8 @@ class ExampleStatistics(keras.callbacks.Callback):
     Higher is harder for all of them: pass one as `scores` to
     `CurriculumDataset`. Statistics accumulate over `fit` calls until `reset()`.
 
-    Under a `tf.distribute` strategy every replica gathers the global batch's
+    TensorFlow backend only (on JAX, construction raises and names
+    `teacher_scores`). Under a `tf.distribute` strategy every replica gathers the global batch's
     ids and results and applies the same update, so the tables equal a
     one-device run. Classification only: predictions are the argmax of the
     last axis, labels are sparse or one-hot. An example twice in one batch
@@ -86,6 +87,14 @@ class ExampleStatistics(keras.callbacks.Callback):
                                  f"loss name. Received: loss={loss!r}") from None
         self.loss = loss
         self.id_key = validate_key("id_key", id_key)
+        if keras.backend.backend() != "tensorflow":
+            # The tables are written from inside the train step, which JAX's
+            # stateless step (and its metrics scope) does not allow.
+            raise NotImplementedError(
+                "ExampleStatistics records statistics during training on the TensorFlow "
+                "backend only (KERAS_BACKEND=tensorflow). On the JAX backend, score the "
+                "examples after training with `ke.curriculum.teacher_scores(model, x, y)`."
+            )
         self._tables = None
         self._epoch = None
         self._function = self._function_key = None

@@ -26,6 +26,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_efficient.backend import float64_scope
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_number
@@ -58,7 +59,8 @@ class PacingFunction(keras.optimizers.schedules.LearningRateSchedule):
         values, so the last one is p(total_steps) = 1)."""
         num_steps = self.total_steps + 1 if num_steps is None else num_steps
         steps = np.arange(num_steps, dtype="float64")
-        return np.asarray(ops.convert_to_numpy(self.fraction(ops.convert_to_tensor(steps))))
+        with float64_scope():
+            return np.asarray(ops.convert_to_numpy(self.fraction(ops.convert_to_tensor(steps))))
 
     def get_config(self):
         return {"total_steps": self.total_steps}
@@ -116,7 +118,8 @@ class WuPacing(PacingFunction):
         b = self.start_fraction
         s = step / (self.full_data_fraction * self.total_steps)
         if self.kind == "step":
-            return ops.minimum(1.0, b + ops.floor(s))
+            # floor_divide keeps float64 (Keras's JAX `floor` returns float32).
+            return ops.minimum(1.0, b + ops.floor_divide(s, 1.0))
         # Beyond a·T every ramp is past 1; clipping s first keeps exp() finite.
         s = ops.minimum(s, 1.0)
         if self.kind == "linear":

@@ -80,5 +80,11 @@ class SubclassOutputs(RestoresCompile):
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         return super().compute_metrics(x, y, self.class_probabilities(y_pred), sample_weight)
 
-    def predict_step(self, data):
-        return self.class_probabilities(super().predict_step(data))
+    def predict_step(self, *args):
+        # TensorFlow's trainer passes `data`; JAX's passes `(state, data)` and
+        # takes the outputs with the new non-trainable state.
+        outputs = super().predict_step(*args)
+        if keras.backend.backend() == "jax":
+            subclass_logits, non_trainable_variables = outputs
+            return self.class_probabilities(subclass_logits), non_trainable_variables
+        return self.class_probabilities(outputs)

@@ -4,6 +4,7 @@ policy, and multi-worker training (`fit`, sharding, exact backup and restore).""
 from keras_efficient.distribute.backup import BackupAndRestore
 from keras_efficient.distribute.describe import describe
 from keras_efficient.distribute.describe import format_description
+from keras_efficient.distribute.distribution import get_distribution
 from keras_efficient.distribute.fit import fit
 from keras_efficient.distribute.multi_worker import is_chief
 from keras_efficient.distribute.multi_worker import patch_keras_for_multi_worker

@@ -9,7 +9,7 @@ import tensorflow as tf
 from keras_efficient.distribute.strategy import choose_strategy
 from keras_efficient.distribute.xla import jit_compile_for_device
 
-_PACKAGES = ("keras-efficient", "tensorflow", "keras", "keras-hub", "tensorflow-text",
+_PACKAGES = ("keras-efficient", "tensorflow", "keras", "jax", "keras-hub", "tensorflow-text",
              "tensorflow-hub", "tensorflow-datasets", "scikit-learn", "numpy")
 
 
@@ -32,6 +32,8 @@ def describe(kind="auto", tpu=None):
     Nothing is connected or built: the strategy is the one `get_strategy(kind,
     tpu)` would choose, with its reason.
     """
+    if keras.backend.backend() == "jax":
+        return _describe_jax()
     choice = choose_strategy(kind, tpu)
     return {
         "backend": keras.backend.backend(),
@@ -41,6 +43,25 @@ def describe(kind="auto", tpu=None):
         "strategy": {"kind": choice.kind, "reason": choice.reason,
                      "devices": list(choice.devices)},
         "jit_compile": jit_compile_for_device(_device_type_of(choice)),
+        "dtype_policy": keras.config.dtype_policy().name,
+    }
+
+
+def _describe_jax():
+    """On JAX: the devices JAX sees and `get_distribution()`'s data parallelism."""
+    import jax
+
+    devices = [f"{d.platform.upper()}: {d}" for d in jax.devices()]
+    return {
+        "backend": "jax",
+        "python": platform.python_version(),
+        "versions": {package: _version(package) for package in _PACKAGES},
+        "devices": devices,
+        "strategy": {"kind": "data_parallel",
+                     "reason": f"JAX backend: keras.distribution.DataParallel over "
+                               f"{len(devices)} device(s) (ke.distribute.get_distribution())",
+                     "devices": devices},
+        "jit_compile": True,  # JAX always compiles its steps with XLA
         "dtype_policy": keras.config.dtype_policy().name,
     }
 

@@ -6,6 +6,7 @@ import tensorflow as tf
 from keras_efficient.distribute.backup import BackupAndRestore
 from keras_efficient.distribute.multi_worker import is_chief
 from keras_efficient.distribute.multi_worker import patch_keras_for_multi_worker
+from keras_efficient.distribute.multi_worker import require_tensorflow
 from keras_efficient.distribute.sharding import SHARD_POLICIES
 from keras_efficient.distribute.sharding import shard_dataset
 from keras_efficient.utils import validate_choice
@@ -85,6 +86,7 @@ def fit(
     ...     model, dataset, epochs=3, steps_per_epoch=100,
     ...     callbacks=[ke.callbacks.BackupAndRestore("/shared/backup", save_freq=20)])
     """
+    require_tensorflow("`ke.distribute.fit`")
     if not isinstance(dataset, tf.data.Dataset):
         raise TypeError("Invalid type received for argument `dataset`. Expected a batched "
                         f"tf.data.Dataset. Received: {type(dataset).__name__}")

@@ -23,6 +23,7 @@ and shapes, and the second applies to multi-worker strategies only.
 import json
 import os
 
+import keras
 import tensorflow as tf
 from keras.src import tree
 from keras.src.backend.tensorflow import trainer as tf_trainer
@@ -62,8 +63,21 @@ def _reduce_per_replica(values, strategy, reduction):
     return _ORIGINAL_REDUCE_PER_REPLICA(values, strategy, reduction)
 
 
+def require_tensorflow(what):
+    """Raise a `RuntimeError` naming JAX's alternative unless the backend is TensorFlow."""
+    if keras.backend.backend() != "tensorflow":
+        raise RuntimeError(
+            f"{what} is multi-worker training with `tf.distribute` (TensorFlow backend). "
+            f"On the {keras.backend.backend()} backend use Keras's own: "
+            "`keras.distribution.initialize()` on every host, "
+            "`keras.distribution.set_distribution(ke.distribute.get_distribution())`, "
+            "then `model.fit` with `keras.callbacks.BackupAndRestore`."
+        )
+
+
 def patch_keras_for_multi_worker():
     """Install the two fixes above into Keras's TensorFlow trainer (idempotent)."""
+    require_tensorflow("`patch_keras_for_multi_worker`")
     tf_trainer.TensorFlowTrainer._maybe_symbolic_build = _maybe_symbolic_build
     tf_trainer.reduce_per_replica = _reduce_per_replica
 

@@ -10,6 +10,7 @@ References:
 
 import keras
 
+from keras_efficient import backend
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_number
@@ -160,8 +161,9 @@ class StochasticDepth(keras.layers.Wrapper):
         if self.mode == "batch" and not _conditionals_are_slow():
             # A conditional, not a product: the dropped branch runs neither
             # forward nor backward (zero gradient, BatchNorm does not update).
-            return keras.ops.cond(
-                keep, lambda: inputs + self.block(inputs, training=True), lambda: inputs
+            return backend.cond(
+                keep, lambda: inputs + self.block(inputs, training=True), lambda: inputs,
+                self.block.non_trainable_variables,
             )
         return inputs + keras.ops.cast(keep, inputs.dtype) * self.block(inputs, training=True)
 

@@ -10,16 +10,16 @@ References:
 """
 
 import keras
-import tensorflow as tf
 from keras import ops
 
+from keras_efficient import backend
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_number
 from keras_efficient.utils import validate_size
 
 
 @register
-class SharpnessAwareMinimization(keras.Model):
+class SharpnessAwareMinimization(backend.StatefulSteps, keras.Model):
     """Trains the wrapped model to minimize the worst loss in a ρ-ball around it.
 
     Each SAM step takes two training-mode passes over the batch. The first, at
@@ -42,11 +42,13 @@ class SharpnessAwareMinimization(keras.Model):
     - the compiled loss, `sample_weight`, regularization and `add_loss`
       losses are part of both passes; dict and multi-input `x` work.
     - under `tf.distribute` the perturbation uses the all-reduced gradient of
-      the global batch, so two replicas give the one-device result.
+      the global batch, so two replicas give the one-device result. On JAX
+      under `keras.distribution.DataParallel` the step is one program over the
+      global batch, so the gradient is global there too.
     - `num_batch_splits=m` (m-sharpness) splits the *global* batch into `m`
       equal sub-batches, perturbs each with its own gradient and averages the
-      `m` gradients. It must be a multiple of the number of replicas; each
-      replica handles `m / replicas` splits. `num_batch_splits=replicas` is
+      `m` gradients. On TensorFlow it must be a multiple of the number of
+      replicas; each replica handles `m / replicas` splits. `num_batch_splits=replicas` is
       per-replica perturbation (what the SAM paper did on TPUs). The first
       passes run per sub-batch, so BatchNorm statistics are updated once per
       sub-batch, as on `m` devices. Differs from tf_keras's SAM on purpose:
@@ -59,7 +61,7 @@ class SharpnessAwareMinimization(keras.Model):
       `mixed_float16` (`LossScaleOptimizer`) works: `ε` is invariant to the
       scale, and a non-finite gradient makes the optimizer skip the step.
     - `interval=k` takes a SAM step every `k`-th optimizer step and a plain
-      step otherwise; a `tf.cond` skips the perturbed pass, so a plain step
+      step otherwise; a conditional skips the perturbed pass, so a plain step
       costs one pass (as in Composer's SAM).
     - `looksam_alpha=α` with `interval=k` is LookSAM (Liu et al. 2022): each
       SAM step stores the direction `v` of the part of the SAM gradient `g_s`
@@ -149,7 +151,7 @@ class SharpnessAwareMinimization(keras.Model):
 
         Every replica computes the same direction from all-reduced gradients,
         so each keeps its own copy (`on_read`): writing it needs no
-        cross-replica sync, which may not sit in the step's `tf.cond`.
+        cross-replica sync.
         """
         if self.looksam_alpha is None or self._sharpness_directions is not None:
             return
@@ -187,7 +189,9 @@ class SharpnessAwareMinimization(keras.Model):
         return self.model.export(filepath, format=format, verbose=verbose,
                                  input_signature=input_signature, **kwargs)
 
-    def train_step(self, data):
+    def stateful_train_step(self, data):
+        # One algorithm on both backends; `backend` holds the only differences
+        # (how gradients are taken, how many replicas share the step).
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         if not self.model.built:
             # Without a strategy Keras defers building to the first trace; the
@@ -198,7 +202,7 @@ class SharpnessAwareMinimization(keras.Model):
         losses, predictions, gradients, states = [], [], [], []
         for batch in batches:
             # The state each perturbed pass starts from: the one its first pass saw.
-            states.append([tf.identity(v.value) for v in self.non_trainable_variables])
+            states.append([ops.copy(v.value) for v in self.non_trainable_variables])
             loss, y_pred, grads = self._first_pass(variables, *batch)
             losses.append(loss)
             predictions.append(y_pred)
@@ -206,16 +210,15 @@ class SharpnessAwareMinimization(keras.Model):
         # Variables the loss does not reach get no gradient and no update, as in fit.
         used = [i for i, g in enumerate(gradients[0]) if g is not None]
         used_variables = [variables[i] for i in used]
-        gradients = [[_dense(grads[i]) for i in used] for grads in gradients]
+        gradients = [[backend.dense_gradient(grads[i]) for i in used] for grads in gradients]
 
         ascent_directions = gradients
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        replicas = backend.replicas_in_sync()
         if self.num_batch_splits is None and replicas > 1:
             # One perturbation for the global batch: the sum of the replicas'
             # gradients (their losses are already scaled by 1/replicas). Outside
-            # the tf.cond, where a cross-replica sync point is not allowed.
-            ascent_directions = [tf.distribute.get_replica_context().all_reduce(
-                "sum", gradients[0])]
+            # the conditional, where a cross-replica sync point is not allowed.
+            ascent_directions = [backend.all_reduce_sum(gradients[0])]
 
         def plain():
             if self.looksam_alpha is None:
@@ -232,16 +235,16 @@ class SharpnessAwareMinimization(keras.Model):
             final = sharpness_aware()
         else:
             take_sam_step = ops.equal(self.optimizer.iterations % self.interval, 0)
-            final = tf.cond(take_sam_step, sharpness_aware, plain)
+            final = ops.cond(take_sam_step, sharpness_aware, plain)
             if self.looksam_alpha is not None:
                 self._store_sharpness_direction(take_sam_step, final, ascent_directions[0],
                                                 used, replicas)
-        self.optimizer.apply_gradients(zip(final, used_variables))
+        backend.apply_gradients(self.optimizer, final, used_variables)
 
         loss = ops.mean(ops.stack(losses))
         # Report the global-batch loss, as Keras's own train_step does.
         self._loss_tracker.update_state(
-            loss * replicas, sample_weight=tf.shape(_first_tensor(x))[0])
+            loss * replicas, sample_weight=ops.shape(_first_tensor(x))[0])
         y_pred = predictions[0] if len(predictions) == 1 else keras.tree.map_structure(
             lambda *parts: ops.concatenate(parts, axis=0), *predictions)
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
@@ -252,26 +255,26 @@ class SharpnessAwareMinimization(keras.Model):
                                   training=True)
         return loss, y_pred
 
+    def _scaled_forward(self, x, y, sample_weight):
+        loss, y_pred = self._forward(x, y, sample_weight)
+        return self.optimizer.scale_loss(loss), (loss, y_pred)
+
     def _first_pass(self, variables, x, y, sample_weight):
         """The ordinary training pass at `w`: updates BatchNorm statistics."""
-        with tf.GradientTape() as tape:
-            loss, y_pred = self._forward(x, y, sample_weight)
-            scaled_loss = self.optimizer.scale_loss(loss)
-        return loss, y_pred, tape.gradient(scaled_loss, variables)
+        _, (loss, y_pred), gradients = backend.value_and_gradients(
+            lambda: self._scaled_forward(x, y, sample_weight), variables)
+        return loss, y_pred, gradients
 
     def _perturbed_pass(self, variables, gradients, state, x, y, sample_weight):
         """Gradient at `w + ε`, without touching any variable."""
         epsilons = self._perturbation(variables, gradients)
         perturbed = [v.value + epsilon for v, epsilon in zip(variables, epsilons)]
-        mapping = list(zip(variables, perturbed)) + list(zip(self.non_trainable_variables, state))
-        with tf.GradientTape() as tape:
-            tape.watch(perturbed)
-            # Reads see w + ε and the first pass's starting state; every write
-            # (BatchNorm statistics, seed states, loss metrics) is discarded.
-            with keras.StatelessScope(state_mapping=mapping, collect_losses=True):
-                loss, _ = self._forward(x, y, sample_weight)
-            scaled_loss = self.optimizer.scale_loss(loss)
-        return [_dense(g) for g in tape.gradient(scaled_loss, perturbed)]
+        # Reads see w + ε and the first pass's starting state; every write
+        # (BatchNorm statistics, seed states, loss metrics) is discarded.
+        _, _, perturbed_gradients = backend.stateless_value_and_gradients(
+            lambda: self._scaled_forward(x, y, sample_weight), variables, perturbed,
+            list(zip(self.non_trainable_variables, state)))
+        return [backend.dense_gradient(g) for g in perturbed_gradients]
 
     def _perturbation(self, variables, gradients):
         """`ρ g / ‖g‖` (SAM) or `ρ T² g / ‖T g‖` with `T = |w| + η` (ASAM)."""
@@ -292,27 +295,30 @@ class SharpnessAwareMinimization(keras.Model):
                                    replicas):
         """After a SAM step, keep the unit direction of `g_s − (g_s·u) u`, `u = g/‖g‖`."""
         if replicas > 1:
-            # Outside the tf.cond: the global SAM gradient (plain steps discard it).
-            final = tf.distribute.get_replica_context().all_reduce("sum", final)
+            # Outside the conditional: the global SAM gradient (plain steps discard it).
+            final = backend.all_reduce_sum(final)
         stored = [self._sharpness_directions[i] for i in used]
 
-        def store_new_direction():
+        def new_directions():
             unit_gradient, _ = _normalized(global_gradients)
             along = ops.sum(ops.stack([ops.sum(s * u) for s, u in zip(final, unit_gradient)]))
             directions, _ = _normalized([s - along * u for s, u in zip(final, unit_gradient)])
             finite = ops.all(ops.stack([ops.all(ops.isfinite(d)) for d in directions]))
             # A non-finite SAM gradient (a loss-scale overflow) keeps the old direction.
-            for variable, direction in zip(stored, directions):
-                variable.assign(ops.where(finite, direction, variable.value))
+            return [ops.where(finite, d, v.value) for v, d in zip(stored, directions)]
 
-        # Plain steps neither compute nor write anything here.
-        tf.cond(take_sam_step, store_new_direction, lambda: None)
+        # Plain steps compute nothing here. The conditional returns the values
+        # and the writes follow it: JAX's conditionals cannot write variables.
+        directions = ops.cond(take_sam_step, new_directions,
+                              lambda: [v.value for v in stored])
+        for variable, direction in zip(stored, directions):
+            variable.assign(direction)
 
     def _split(self, x, y, sample_weight):
         """The (x, y, sample_weight) sub-batches this replica perturbs separately."""
         if self.num_batch_splits is None:
             return [(x, y, sample_weight)]
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        replicas = backend.replicas_in_sync()
         if self.num_batch_splits % replicas:
             raise ValueError(
                 "Invalid value received for argument `num_batch_splits`. Expected a "
@@ -329,11 +335,15 @@ class SharpnessAwareMinimization(keras.Model):
                 f"divisor of the batch size ({batch_size * replicas} over {replicas} "
                 f"replica(s)). Received: num_batch_splits={self.num_batch_splits}"
             )
-        batch_size = tf.shape(_first_tensor(x))[0]
-        tf.debugging.assert_equal(
-            batch_size % splits, 0,
-            message=f"Invalid value received for argument `num_batch_splits`: "
-                    f"{self.num_batch_splits} does not divide the batch size.")
+        if batch_size is None:
+            # Only TensorFlow traces an unknown batch size (JAX's are static).
+            import tensorflow as tf
+
+            batch_size = tf.shape(_first_tensor(x))[0]
+            tf.debugging.assert_equal(
+                batch_size % splits, 0,
+                message=f"Invalid value received for argument `num_batch_splits`: "
+                        f"{self.num_batch_splits} does not divide the batch size.")
         size = batch_size // splits
         return [
             keras.tree.map_structure(
@@ -364,11 +374,6 @@ class SharpnessAwareMinimization(keras.Model):
 
 def _first_tensor(x):
     return next(t for t in keras.tree.flatten(x) if t is not None)
-
-
-def _dense(gradient):
-    # Embedding gradients arrive as IndexedSlices; ε and tf.cond need dense tensors.
-    return tf.convert_to_tensor(gradient)
 
 
 def _normalized(tensors):

@@ -12,6 +12,7 @@ import numpy as np
 from keras import ops
 from keras.src.utils.io_utils import print_msg  # Keras's callback logging
 
+from keras_efficient import backend
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_key
@@ -142,7 +143,7 @@ class ReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
             schedule = optimizer._learning_rate
             if (isinstance(schedule, _SCHEDULES.LearningRateSchedule)
                     and not isinstance(schedule, ScaledSchedule)):
-                with self.model.distribute_strategy.scope():
+                with backend.variable_scope(self.model):
                     optimizer.learning_rate = ScaledSchedule(schedule)
                 wrapped = True
         if wrapped:
@@ -162,6 +163,10 @@ class ReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
             return False
         new_lr = max(old_lr * self.factor, self.min_lr)
         schedule.scale.assign(float(ops.convert_to_numpy(schedule.scale)) * new_lr / old_lr)
+        if keras.backend.backend() == "jax":
+            # A jitted JAX step holds the scale as a constant (it is no optimizer
+            # variable, so not in the step's state): trace a step that reads it.
+            self.model.make_train_function(force=True)
         if self.verbose > 0:
             print_msg(
                 f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing the scheduled "

@@ -124,13 +124,12 @@ class BYOL(SelfSupervisedModel):
         # The target starts as a copy of the online network. Copied at the first
         # step, not in `build`: `fit` may build the model while tracing its train
         # function, where the new variables' values cannot be read yet.
-        def copy():
-            for target, online in self._target_pairs():
-                target.assign(online)
-            self.target_initialized.assign(1.0)
-            return 0
-
-        ops.cond(self.target_initialized > 0, lambda: 0, copy)
+        # A select rather than a conditional holding the writes: JAX's
+        # conditionals cannot write variables.
+        initialized = self.target_initialized > 0
+        for target, online in self._target_pairs():
+            target.assign(ops.where(initialized, target.value, online.value))
+        self.target_initialized.assign(1.0)
 
     def _pair_loss(self, view_a, view_b, training):
         self._initialize_target()

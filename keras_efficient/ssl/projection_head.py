@@ -26,7 +26,10 @@ class ProjectionHead(keras.layers.Layer):
         synchronized: BatchNorm statistics over the global batch of all
             replicas (SimCLR's "global BN", which keeps the per-device batch
             statistics from leaking which samples are positives); the same as
-            plain BatchNorm on one device.
+            plain BatchNorm on one device. On JAX every BatchNorm is global
+            already: under `keras.distribution.DataParallel` a step is one
+            program over the global batch, whose mean and variance XLA reduces
+            across devices (Keras's `synchronized=True` is TensorFlow-only).
 
     Call arguments:
         inputs: `(batch_size, input_dim)` representations.
@@ -75,7 +78,9 @@ class ProjectionHead(keras.layers.Layer):
         self.output_norm = self._batch_norm() if self.output_batch_norm else None
 
     def _batch_norm(self):
-        return keras.layers.BatchNormalization(synchronized=self.synchronized,
+        # Synchronizing is a `tf.distribute` all-reduce; JAX's batch is global.
+        synchronized = self.synchronized and keras.backend.backend() == "tensorflow"
+        return keras.layers.BatchNormalization(synchronized=synchronized,
                                                dtype=self.dtype_policy)
 
     def build(self, input_shape):

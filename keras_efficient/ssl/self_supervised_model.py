@@ -1,9 +1,9 @@
 """The training loop the SimCLR, BYOL and SimSiam models share."""
 
 import keras
-import tensorflow as tf
 from keras import ops
 
+from keras_efficient import backend
 from keras_efficient.ssl.augmentation import SimCLRAugmentation
 from keras_efficient.ssl.embeddings import check_pair_shapes
 from keras_efficient.ssl.embeddings import embedding_std
@@ -11,7 +11,7 @@ from keras_efficient.ssl.embeddings import embedding_std
 VIEW_KEYS = ("view_a", "view_b")
 
 
-class SelfSupervisedModel(keras.Model):
+class SelfSupervisedModel(backend.StatefulSteps, keras.Model):
     """Base of the two-view self-supervised models: views in, loss out, encoder kept.
 
     `fit` takes unlabeled images (labels, if the dataset has them, are ignored).
@@ -110,26 +110,33 @@ class SelfSupervisedModel(keras.Model):
             images = x[VIEW_KEYS[0]] if isinstance(x, dict) else x
             self.build((None,) + tuple(images.shape[1:]))
         view_a, view_b = self._views(x)
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        with tf.GradientTape() as tape:
+        replicas = backend.replicas_in_sync()
+
+        def scaled_loss():
             loss, projections = self._pair_loss(view_a, view_b, training=training)
             if training and self.losses:
                 # Regularization losses, pre-divided by the replica count like `loss`.
                 loss = loss + ops.sum(self.losses) / replicas
-            scaled_loss = self.optimizer.scale_loss(loss) if training else loss
+            scaled = self.optimizer.scale_loss(loss) if training else loss
+            return scaled, (loss, projections)
+
         if training:
+            # One step on both backends; `backend` takes the gradients.
             variables = self.trainable_variables
-            gradients = tape.gradient(scaled_loss, variables)
-            self.optimizer.apply_gradients(zip(gradients, variables))
+            _, (loss, projections), gradients = backend.value_and_gradients(
+                scaled_loss, variables)
+            backend.apply_gradients(self.optimizer, gradients, variables)
             self._after_update()
+        else:
+            _, (loss, projections) = scaled_loss()
         self.loss_tracker.update_state(loss * replicas)
         self.std_tracker.update_state(embedding_std(projections))
         return {metric.name: metric.result() for metric in self.metrics}
 
-    def train_step(self, data):
+    def stateful_train_step(self, data):
         return self._step(data, training=True)
 
-    def test_step(self, data):
+    def stateful_test_step(self, data):
         return self._step(data, training=False)
 
     def _after_update(self):

@@ -9,6 +9,8 @@ from keras_efficient.testing.harness import check_loss
 from keras_efficient.testing.harness import check_model
 from keras_efficient.testing.harness import check_schedule
 from keras_efficient.testing.harness import dtype_policy
+from keras_efficient.testing.harness import gradients
+from keras_efficient.testing.harness import on_two_devices
 from keras_efficient.testing.harness import split_cpu
 from keras_efficient.testing.harness import two_replica_strategy
 from keras_efficient.testing.notebooks import run_notebook

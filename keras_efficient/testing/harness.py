@@ -9,8 +9,10 @@ check raises `AssertionError` with a message saying what differed:
 - `jit`: the object under `jit_compile=True` gives the eager result.
 - `bfloat16`: under the `mixed_bfloat16` policy it computes in bfloat16 where it
   should, keeps float32 variables, stays finite and close to float32.
-- `replicas`: one training step under `MirroredStrategy` over two logical CPU
-  devices gives the one-device result on the same global batch.
+- `replicas`: one training step over two CPU devices gives the one-device
+  result on the same global batch: `MirroredStrategy` over two logical CPU
+  devices on TensorFlow, `keras.distribution.DataParallel` over two host
+  devices on JAX.
 
 Tests usually parametrize over the checks so each one is reported on its own:
 
@@ -24,7 +26,9 @@ def test_harness(check):
 ```
 
 Tests that use `replicas` need two logical CPU devices, made by `split_cpu()`
-before TensorFlow initializes (this repository's `tests/conftest.py` does it).
+before TensorFlow initializes, and on JAX two host devices, made by
+`XLA_FLAGS=--xla_force_host_platform_device_count=2` before JAX initializes
+(this repository's `tests/conftest.py` does both).
 """
 
 import contextlib
@@ -59,8 +63,24 @@ _STRATEGY = None
 
 
 def two_replica_strategy():
-    """A `MirroredStrategy` over the first two logical CPU devices (cached)."""
+    """Two-device data parallelism for the current backend (cached).
+
+    TensorFlow: a `MirroredStrategy` over the first two logical CPU devices.
+    JAX: a `keras.distribution.DataParallel` over the first two CPU devices.
+    Both have `scope()`: build, compile and fit inside it.
+    """
     global _STRATEGY
+    if _STRATEGY is None and keras.backend.backend() == "jax":
+        import jax
+
+        cpus = jax.devices("cpu")
+        if len(cpus) < 2:
+            raise RuntimeError(
+                "The `replicas` check needs two CPU devices. Set "
+                "`XLA_FLAGS=--xla_force_host_platform_device_count=2` before JAX "
+                f"initializes (for example in conftest.py). Found: {cpus}"
+            )
+        _STRATEGY = keras.distribution.DataParallel(devices=cpus[:2])
     if _STRATEGY is None:
         cpus = tf.config.list_logical_devices("CPU")
         if len(cpus) < 2:
@@ -82,6 +102,44 @@ def dtype_policy(name):
         yield
     finally:
         keras.config.set_dtype_policy(previous)
+
+
+def on_two_devices(fn, *arrays):
+    """`fn(*arrays)` under `jax.jit`, each array's batch split over two devices.
+
+    JAX only: the way `keras.distribution.DataParallel` lays out a global
+    batch, so a test can check that a function of the batch (a loss, its
+    gradient) gives the one-device result. Returns numpy outputs.
+    """
+    import jax
+
+    distribution = two_replica_strategy()
+    sharded = [jax.device_put(np.asarray(a), distribution.get_data_layout(np.shape(a))
+                              .backend_layout) for a in arrays]
+    if any(len(a.sharding.device_set) != 2 for a in sharded):
+        raise AssertionError("on_two_devices: the batch is not split over two devices")
+    return keras.tree.map_structure(_numpy, jax.jit(fn)(*sharded))
+
+
+def gradients(fn, *inputs):
+    """`fn(*inputs)` (a scalar) and its gradients with respect to each input.
+
+    On either backend; an input `fn` does not reach gets a zero gradient.
+
+    Returns:
+        `(value, [gradient of each input])` as numpy arrays.
+    """
+    inputs = [keras.ops.convert_to_tensor(np.asarray(x)) for x in inputs]
+    if keras.backend.backend() == "jax":
+        import jax
+
+        value, grads = jax.value_and_grad(fn, argnums=tuple(range(len(inputs))))(*inputs)
+    else:
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            value = fn(*inputs)
+        grads = tape.gradient(value, inputs, unconnected_gradients="zero")
+    return _numpy(value), [_numpy(g) for g in grads]
 
 
 def _validate_checks(checks, allowed):
@@ -148,18 +206,29 @@ def _strategy_scope(strategy):
     return strategy.scope() if strategy is not None else contextlib.nullcontext()
 
 
+def _jit(function):
+    """`function` compiled with XLA by the current backend."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return jax.jit(function)
+    # No autograph, as under JAX: the objects compute with `keras.ops`.
+    return tf.function(function, jit_compile=True, autograph=False)
+
+
 def _fit_one_step(build_model, compile_kwargs, x, y, jit_compile, strategy=None, steps=1):
     """Build (seeded) under `strategy`, compile, fit `steps` full-batch steps."""
     keras.utils.set_random_seed(_SEED)
-    with _strategy_scope(strategy):
-        model = build_model()
-        model.compile(jit_compile=jit_compile, **compile_kwargs())
     batch_size = len(_as_list(x)[0]) if x is not None else None
     inputs = x if steps == 1 else _repeat(x, steps)
     targets = y if (steps == 1 or y is None) else _repeat(y, steps)
-    history = model.fit(
-        inputs, targets, batch_size=batch_size, epochs=1, shuffle=False, verbose=0
-    )
+    # JAX reads the distribution when fit runs, so fit inside the scope too.
+    with _strategy_scope(strategy):
+        model = build_model()
+        model.compile(jit_compile=jit_compile, **compile_kwargs())
+        history = model.fit(
+            inputs, targets, batch_size=batch_size, epochs=1, shuffle=False, verbose=0
+        )
     return model, history.history["loss"][-1]
 
 
@@ -184,11 +253,14 @@ def _check_replicas(build_model, compile_kwargs, x, y, atol, random_in_training,
     if random_in_training:
         return
     variables = "weights" if compare_non_trainable else "trainable_weights"
+    # rtol: large weights differ in the last float32 bit when the devices'
+    # partial sums are added in another order.
     _assert_close(
         getattr(replicated, variables),
         getattr(single, variables),
         atol,
         "replicas: weights after one step on two replicas vs one device",
+        rtol=1e-6,
     )
 
 
@@ -370,7 +442,7 @@ def check_loss(
             _assert_close(reloaded.loss(y_true, y_pred), value, 0.0,
                           "saving: value of the reloaded loss")
         elif check == "jit":
-            compiled = tf.function(lambda t, p: loss(t, p), jit_compile=True)
+            compiled = _jit(lambda t, p: loss(t, p))
             _assert_close(compiled(y_true, y_pred), value, atol, "jit: value under XLA")
             _check_jit(build_model, compile_kwargs, y_pred, y_true, atol, False)
         elif check == "bfloat16":
@@ -416,7 +488,8 @@ def check_schedule(
 
     def values(a_schedule, function=None):
         function = function or a_schedule
-        return np.array([_numpy(function(tf.constant(step))) for step in steps], np.float64)
+        return np.array([_numpy(function(keras.ops.convert_to_tensor(step))) for step in steps],
+                        np.float64)
 
     expected = values(schedule)
     _assert_finite(expected, "schedule values")
@@ -451,14 +524,14 @@ def check_schedule(
             np.testing.assert_allclose(values(restored), expected, rtol=rtol,
                                        err_msg="saving: values of the reloaded schedule")
         elif check == "jit":
-            compiled = tf.function(lambda step: schedule(step), jit_compile=True)
+            compiled = _jit(lambda step: schedule(step))
             np.testing.assert_allclose(values(schedule, compiled), expected, rtol=rtol,
                                        err_msg="jit: values under XLA")
             _check_jit(build_model, compile_kwargs, x, y, 1e-6, False)
         elif check == "bfloat16":
             with dtype_policy("mixed_bfloat16"):
                 mixed = schedule_cls(**_fresh(init_kwargs))
-                result = mixed(tf.constant(steps[-1]))
+                result = mixed(keras.ops.convert_to_tensor(steps[-1]))
                 np.testing.assert_allclose(values(mixed), expected, rtol=rtol,
                                            err_msg="bfloat16: values under mixed_bfloat16")
                 _, loss = _fit_one_step(build_model, compile_kwargs, x, y, False, steps=2)

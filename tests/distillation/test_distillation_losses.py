@@ -38,18 +38,16 @@ def test_knowledge_distillation__sample_weight_weights_examples(ref):
 
 
 def test_knowledge_distillation__teacher_gets_no_gradient_student_gets_reference_gradient():
-    teacher, student = tf.Variable(TEACHER), tf.Variable(STUDENT)
     temperature = 3.0
-    with tf.GradientTape() as tape:
-        loss = KnowledgeDistillation(temperature=temperature)(teacher, student)
-    teacher_grad, student_grad = tape.gradient(loss, [teacher, student])
-    assert teacher_grad is None or not np.any(teacher_grad.numpy())
+    _, (teacher_grad, student_grad) = testing.gradients(
+        KnowledgeDistillation(temperature=temperature), TEACHER, STUDENT)
+    assert not np.any(teacher_grad)
     # d/ds of T^2 CE(p_t, softmax(s / T)) averaged over n examples: T (q_s - p_t) / n.
     t, s = TEACHER.astype(np.float64), STUDENT.astype(np.float64)
     soft = lambda z: np.exp(z - z.max(1, keepdims=True)) / np.exp(
         z - z.max(1, keepdims=True)).sum(1, keepdims=True)
     expected = temperature * (soft(s / temperature) - soft(t / temperature)) / len(t)
-    np.testing.assert_allclose(student_grad.numpy(), expected, atol=1e-6)
+    np.testing.assert_allclose(student_grad, expected, atol=1e-6)
 
 
 @pytest.mark.parametrize("check", testing.LOSS_CHECKS)
@@ -83,6 +81,8 @@ def test_subclass_auxiliary_loss__spread_examples_score_lower_than_collapsed(ref
     assert float(loss(None, spread)) < -0.5
 
 
+@pytest.mark.tensorflow_only("tf.distribute replica contexts; on JAX the loss sees the "
+                             "global batch (the on-two-devices test)")
 def test_subclass_auxiliary_loss__two_replicas_equal_the_global_batch(ref):
     # The batch-level loss does not decompose per example: each replica must see
     # the other replica's logits. Value and gradient on two replicas vs one device.
@@ -112,6 +112,24 @@ def test_subclass_auxiliary_loss__two_replicas_equal_the_global_batch(ref):
     np.testing.assert_allclose(float(total), float(single_loss), atol=1e-6)
     np.testing.assert_allclose(replicated_grad, tape.gradient(single_loss, single).numpy(),
                                atol=1e-6)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="JAX's DataParallel layout")
+def test_subclass_auxiliary_loss__batch_split_over_two_devices_equals_the_global_batch(ref):
+    # JAX: the batch-level loss runs on the global batch laid out over two
+    # devices (as under `DataParallel`), so every example meets every other.
+    import jax
+
+    def loss(logits):
+        return keras.ops.mean(subclass_auxiliary_loss(logits, 0.5))
+
+    value, gradient = testing.on_two_devices(jax.value_and_grad(loss), SUBCLASS_LOGITS)
+    _, (expected_gradient,) = testing.gradients(loss, SUBCLASS_LOGITS)
+    np.testing.assert_allclose(value, ref.subclass_auxiliary_loss(SUBCLASS_LOGITS, 0.5),
+                               atol=1e-5)
+    np.testing.assert_allclose(gradient, expected_gradient, atol=1e-6)
+    halves = np.mean([ref.subclass_auxiliary_loss(h, 0.5) for h in np.split(SUBCLASS_LOGITS, 2)])
+    assert abs(halves - float(value)) > 1e-3
 
 
 @pytest.mark.parametrize("check", testing.LOSS_CHECKS)

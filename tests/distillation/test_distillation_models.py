@@ -102,6 +102,8 @@ def test_distiller__sub_losses_reported_unscaled_on_two_replicas(ref):
     np.testing.assert_allclose(history["loss"][0], 0.5 * kd + 0.5 * ce, rtol=1e-5)
 
 
+@pytest.mark.tensorflow_only("JAX's test step gets no optimizer state: an annealed "
+                             "temperature is read when `evaluate` traces (known gap)")
 def test_distiller__annealed_temperature_follows_the_schedule(ref):
     schedule = keras.optimizers.schedules.PolynomialDecay(8.0, decay_steps=10, end_learning_rate=2.0)
     distiller = _distiller(alpha=1.0, temperature=schedule)

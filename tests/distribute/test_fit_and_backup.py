@@ -39,6 +39,7 @@ def _fit(model, callbacks=(), epochs=3):
                              callbacks=list(callbacks), verbose=0)
 
 
+@pytest.mark.tensorflow_only("ke.distribute.fit is tf.distribute multi-worker training")
 @pytest.mark.parametrize("crash_after", [3, 9])  # mid-epoch in the first and a later epoch
 def test_fit__resumes_at_the_exact_step(tmp_path, crash_after):
     uninterrupted = _model()
@@ -56,6 +57,7 @@ def test_fit__resumes_at_the_exact_step(tmp_path, crash_after):
     assert not (tmp_path / "position.json").exists()
 
 
+@pytest.mark.tensorflow_only("ke.distribute.fit is tf.distribute multi-worker training")
 def test_fit__stream_continues_across_epochs():
     # 6 batches, 4 steps an epoch: epoch 1 starts at batch 4, as with model.fit
     # on the repeated dataset.
@@ -66,6 +68,7 @@ def test_fit__stream_continues_across_epochs():
     testing.harness._assert_close(model.weights, reference.weights, 1e-6, "weights")
 
 
+@pytest.mark.tensorflow_only("ke.distribute.fit is tf.distribute multi-worker training")
 def test_fit__two_replicas_equal_one_device():
     # With the multi-worker fix installed, other strategies behave as before.
     ke.distribute.patch_keras_for_multi_worker()
@@ -110,6 +113,7 @@ def test_backup__config_round_trip(tmp_path):
     assert clone.get_config() == backup.get_config()
 
 
+@pytest.mark.tensorflow_only("ke.distribute.fit is tf.distribute multi-worker training")
 def test_fit__argument_errors():
     model = _model()
     with pytest.raises(TypeError, match="argument `dataset`"):
@@ -149,3 +153,11 @@ def test_task_info_and_chief(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", '["a:1"]')
     with pytest.raises(ValueError, match="TF_CONFIG is not valid JSON"):
         ke.distribute.task_info()
+
+
+@pytest.mark.skipif(keras.backend.backend() == "tensorflow", reason="the JAX backend's error")
+def test_fit__on_jax_names_keras_distribution():
+    with pytest.raises(RuntimeError, match=r"keras.distribution.initialize\(\).*get_distribution"):
+        ke.distribute.fit(None, None)
+    with pytest.raises(RuntimeError, match="patch_keras_for_multi_worker"):
+        ke.distribute.patch_keras_for_multi_worker()

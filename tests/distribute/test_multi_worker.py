@@ -85,6 +85,7 @@ def _assert_equal_to_reference(tmp_path, run, reference_weights):
     return epochs
 
 
+@pytest.mark.tensorflow_only("MultiWorkerMirroredStrategy workers")
 def test_two_workers__agree_and_equal_one_process(tmp_path, reference_weights):
     workers = _start_workers(tmp_path, "plain")
     _wait(workers, tmp_path, "plain")
@@ -92,6 +93,7 @@ def test_two_workers__agree_and_equal_one_process(tmp_path, reference_weights):
     assert epochs == [0, 1, 2]
 
 
+@pytest.mark.tensorflow_only("MultiWorkerMirroredStrategy workers")
 def test_two_workers__killed_worker_resumes_at_the_exact_step(tmp_path, reference_weights):
     backup = ["--backup", str(tmp_path / "backup")]
     # Worker 1 dies after 8 of 15 steps; the last backup is at step 7 (epoch 1,

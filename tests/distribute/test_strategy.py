@@ -60,6 +60,7 @@ def test_get_strategy__auto_with_one_gpu_is_one_device(monkeypatch):
     assert strategy.args == ("/device:GPU:0",)
 
 
+@pytest.mark.tensorflow_only("MultiWorkerMirroredStrategy workers")
 def test_get_strategy__auto_with_tf_config_workers_is_multi_worker(monkeypatch):
     _stub_gpus(monkeypatch, 2)  # the cluster wins over the local GPUs
     monkeypatch.setenv("TF_CONFIG", _tf_config(["localhost:1", "localhost:2"]))

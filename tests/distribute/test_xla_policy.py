@@ -2,6 +2,7 @@
 
 import types
 
+import keras
 import pytest
 
 from keras_efficient import distribute
@@ -43,6 +44,17 @@ def test_jit_compile_for_device__unknown_device_raises():
         distribute.jit_compile_for_device("NPU")
 
 
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="the JAX backend's description")
+def test_describe__on_jax_reports_data_parallel_over_its_devices():
+    description = distribute.describe()
+    assert description["backend"] == "jax"
+    assert description["strategy"]["kind"] == "data_parallel"
+    assert "get_distribution()" in description["strategy"]["reason"]
+    assert len(description["devices"]) == 2 and all("CPU" in d for d in description["devices"])
+    assert description["versions"]["jax"] != "not installed"
+
+
+@pytest.mark.tensorflow_only("the tf.distribute strategy choice")
 def test_describe__reports_backend_versions_devices_strategy_xla():
     description = distribute.describe()
     assert description["backend"] == "tensorflow"
@@ -82,6 +94,7 @@ def test_recommended_settings__tpu(monkeypatch):
         settings.check_batch_size("256")
 
 
+@pytest.mark.tensorflow_only("settings read from a tf.distribute strategy")
 def test_recommended_settings__cpu_and_two_replicas():
     from keras_efficient import testing
 

@@ -98,6 +98,7 @@ def _assert_zero_gradients(model, branch, jit_compile):
         assert gradient is None or not np.any(gradient.numpy())
 
 
+@pytest.mark.tensorflow_only("the probe's backward guard is a tf.custom_gradient")
 def test_stochastic_depth__dropped_block_is_not_computed():
     # (Practically) always dropped; the probe fails the step if its backward runs.
     model, branch = _probed_model(1e-7, guard=True)
@@ -111,6 +112,7 @@ def test_stochastic_depth__dropped_block_is_not_computed():
 
 
 @pytest.mark.skipif(bool(tf.config.list_logical_devices("GPU")), reason="XLA:CPU only")
+@pytest.mark.tensorflow_only("the product gate is TensorFlow's XLA:CPU path")
 def test_stochastic_depth__xla_on_cpu_gates_by_a_product():
     # XLA:CPU conditionals are 10-20x slower than their contents: there the
     # dropped branch runs, gets a zero gradient, and its output is discarded.
@@ -125,6 +127,7 @@ def test_stochastic_depth__xla_on_cpu_gates_by_a_product():
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(outputs), _X)
 
 
+@pytest.mark.tensorflow_only("the probe's backward guard is a tf.custom_gradient")
 def test_stochastic_depth__kept_block_runs_forward_and_backward():
     model, branch = _probed_model(1.0, guard=False)
     before = _branch_state(branch)
@@ -146,7 +149,9 @@ def test_stochastic_depth__expected_training_output_equals_inference(mode):
     branch = _branch_numpy(layer, x)
     np.testing.assert_allclose(inference, x + survival * branch, atol=1e-5)
 
-    training_step = tf.function(lambda: layer(x, training=True))
+    training_step = lambda: layer(x, training=True)
+    if keras.backend.backend() == "tensorflow":
+        training_step = tf.function(training_step)  # fast; JAX runs it eagerly
     mean = np.mean([keras.ops.convert_to_numpy(training_step()) for _ in range(draws)], axis=0)
     # Gate frequency per example: a binomial mean, std sqrt(p (1 - p) / draws).
     frequency = np.sum((mean - x) * branch, axis=1) / np.sum(branch**2, axis=1)
@@ -155,6 +160,8 @@ def test_stochastic_depth__expected_training_output_equals_inference(mode):
     assert abs(np.mean(frequency) - survival) < tolerance / (8 if mode == "sample" else 1)
 
 
+@pytest.mark.tensorflow_only("per-replica random draws exist only under tf.distribute; "
+                             "JAX draws once for the global batch")
 def test_stochastic_depth__replicas_draw_the_same_gate():
     # Batch mode on two replicas: every replica keeps or skips the block together,
     # so the all-reduced gradient is that of one device; the gate changes per step.

@@ -65,9 +65,10 @@ def test_warm_up__drives_the_optimizer():
     model.compile(optimizer=keras.optimizers.SGD(WarmUp(**_cosine_warmup_kwargs())),
                   loss=lambda y_true, y_pred: keras.ops.mean(y_pred))
     kernels = []
+    # `callback.model`, not `model`: on JAX it syncs the weights of the running fit.
     callback = keras.callbacks.LambdaCallback(
         on_train_batch_end=lambda batch, logs: kernels.append(
-            float(model.layers[0].kernel.numpy()[0, 0])))
+            float(callback.model.layers[0].kernel.numpy()[0, 0])))
     model.fit(np.ones((15, 1)), np.zeros((15, 1)), batch_size=1, epochs=1, verbose=0,
               callbacks=[callback])
     used = -np.diff([0.0] + kernels)

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from keras_efficient import testing
 from keras_efficient.losses import BYOLLoss
@@ -42,12 +41,9 @@ def test_byol_loss__equals_squared_distance_of_normalized_vectors():
 
 @pytest.mark.parametrize("loss_cls", [BYOLLoss, SimSiamLoss])
 def test_cosine_losses__target_gets_no_gradient(loss_cls):
-    z, p = (tf.Variable(v) for v in _pair(2))
-    with tf.GradientTape() as tape:
-        loss = loss_cls()(z, p)
-    gradient_z, gradient_p = tape.gradient(loss, [z, p])
-    assert gradient_z is None or np.all(gradient_z.numpy() == 0)
-    assert np.abs(gradient_p.numpy()).max() > 1e-3
+    _, (gradient_z, gradient_p) = testing.gradients(loss_cls(), *_pair(2))
+    assert np.all(gradient_z == 0)
+    assert np.abs(gradient_p).max() > 1e-3
 
 
 @pytest.mark.parametrize("check", testing.LOSS_CHECKS)

@@ -55,6 +55,8 @@ def test_nt_xent__half_precision_inputs_are_finite_and_correct(dtype):
     np.testing.assert_allclose(value, reference_nt_xent(*rounded, 0.1), rtol=1e-5)
 
 
+@pytest.mark.tensorflow_only("tf.distribute replica contexts; on JAX the loss sees the "
+                             "global batch (the on-two-devices test)")
 def test_nt_xent__two_replicas_equal_one_device_loss_and_gradients():
     rng = np.random.default_rng(3)
     x_a, x_b = rng.normal(size=(2, 8, 6)).astype("float32")
@@ -91,6 +93,33 @@ def test_nt_xent__two_replicas_equal_one_device_loss_and_gradients():
     assert np.abs(expected_gradient.numpy()).max() > 1e-3
 
 
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="JAX's DataParallel layout")
+def test_nt_xent__batch_split_over_two_devices_equals_one_device_loss_and_gradients():
+    # JAX: the loss runs on the global batch laid out over two devices (as under
+    # `DataParallel`); its negatives are the whole batch, not each device's half.
+    rng = np.random.default_rng(3)
+    x_a, x_b = rng.normal(size=(2, 8, 6)).astype("float32")
+    kernel = rng.normal(size=(6, 4)).astype("float32")
+    loss_fn = NTXent(temperature=0.5)
+
+    def loss_of_kernel(w, a, b):
+        return loss_fn(keras.ops.matmul(a, w), keras.ops.matmul(b, w))
+
+    import jax
+
+    loss, gradient = testing.on_two_devices(
+        lambda a, b: jax.value_and_grad(loss_of_kernel)(kernel, a, b), x_a, x_b)
+    _, (expected_gradient,) = testing.gradients(
+        lambda w: loss_of_kernel(w, x_a, x_b), kernel)
+    np.testing.assert_allclose(loss, reference_nt_xent(x_a @ kernel, x_b @ kernel, 0.5),
+                               rtol=1e-5)
+    np.testing.assert_allclose(gradient, expected_gradient, atol=1e-6)
+    halves = np.mean([reference_nt_xent(x_a[i:i + 4] @ kernel, x_b[i:i + 4] @ kernel, 0.5)
+                      for i in (0, 4)])
+    assert abs(halves - float(loss)) > 1e-2
+
+
+@pytest.mark.tensorflow_only("uneven per-replica batches exist only under tf.distribute")
 def test_nt_xent__uneven_replica_batches_give_one_device_loss():
     x_a, x_b = _views(n=7, dim=4, seed=5)
     strategy = testing.two_replica_strategy()
