@@ -6,8 +6,10 @@ import platform
 import keras
 import tensorflow as tf
 
+from keras_efficient.distribute.strategy import STRATEGY_KINDS
 from keras_efficient.distribute.strategy import choose_strategy
 from keras_efficient.distribute.xla import jit_compile_for_device
+from keras_efficient.utils import validate_choice
 
 _PACKAGES = ("keras-efficient", "tensorflow", "keras", "jax", "keras-hub", "tensorflow-text",
              "tensorflow-hub", "tensorflow-datasets", "scikit-learn", "numpy")
@@ -32,6 +34,7 @@ def describe(kind="auto", tpu=None):
     Nothing is connected or built: the strategy is the one `get_strategy(kind,
     tpu)` would choose, with its reason.
     """
+    validate_choice("kind", kind, STRATEGY_KINDS)  # also on JAX, which ignores it
     if keras.backend.backend() == "jax":
         return _describe_jax()
     choice = choose_strategy(kind, tpu)
