@@ -36,7 +36,10 @@ import sys
 import time
 from collections.abc import Callable
 
+import keras
 import numpy as np
+
+from keras_efficient.distribute import describe
 
 
 @dataclasses.dataclass
@@ -147,6 +150,7 @@ def run_benchmark(benchmark, rounds=None, log=print):
         )
     return {
         "benchmark": benchmark.name,
+        "backend": keras.backend.backend(),
         "description": benchmark.description,
         "baseline": benchmark.baseline,
         "rounds": rounds,
@@ -157,7 +161,7 @@ def run_benchmark(benchmark, rounds=None, log=print):
 def format_table(result):
     """A Markdown table of one benchmark result."""
     lines = [
-        f"### {result['benchmark']}: {result['description']}",
+        f"### {result['benchmark']} ({result['backend']} backend): {result['description']}",
         "",
         f"| case | median ms | p25–p75 ms | ratio vs {result['baseline']} | bound | ok |",
         "|---|---:|---:|---:|---|---|",
@@ -223,13 +227,15 @@ def main(argv=None):
     if unknown:
         parser.error(f"unknown benchmark(s) {unknown}; available: {sorted(available)}")
     selected = args.names or list(available)
+    devices = describe()["devices"]
+    print(f"Keras backend: {keras.backend.backend()}; devices: {', '.join(devices)}", flush=True)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     failures = []
     tables = []
     for index, name in enumerate(selected, 1):
         print(f"[{index}/{len(selected)}] {name}", flush=True)
-        result = run_benchmark(available[name], rounds=args.rounds)
+        result = {**run_benchmark(available[name], rounds=args.rounds), "devices": devices}
         (out / f"{name}.json").write_text(json.dumps(result, indent=2))
         tables.append(format_table(result))
         print(tables[-1], flush=True)

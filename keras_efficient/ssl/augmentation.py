@@ -3,8 +3,8 @@
 import warnings
 
 import keras
-from keras import ops
 
+from keras_efficient.backend.data_layer import DataLayer
 from keras_efficient.ssl.random_resized_crop import RandomResizedCrop
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_choice
@@ -39,15 +39,19 @@ def _saturation_factor(strength):
 
 
 @register
-class SimCLRAugmentation(keras.layers.Layer):
+class SimCLRAugmentation(DataLayer):
     """The SimCLR augmentation: crop, flip, colour jitter, grayscale, blur.
 
     Applied independently to every image of a batch (each draws its own crop,
     flip, jitter factors and coin flips) with batched ops, no per-image Python
-    loop or `map_fn`, so it runs as a `tf.data` map on batches or inside a
-    model's train step. Built from Keras layers: `RandomFlip`, `RandomColorJitter`,
-    `RandomGrayscale`, `RandomGaussianBlur`, and this package's
-    `RandomResizedCrop` (Keras has none that draws a crop per image).
+    loop or `map_fn`, so it runs as a `tf.data` map on batches (with TensorFlow
+    ops on every backend, as Keras's preprocessing layers) or inside a model's
+    train step. Built from Keras layers: `RandomFlip`, `RandomBrightness`,
+    `RandomContrast`, `RandomSaturation`, `RandomHue`, `RandomGrayscale`,
+    `RandomGaussianBlur`, and this package's `RandomResizedCrop` (Keras has none
+    that draws a crop per image). Not `RandomColorJitter`: in Keras 3.15 a
+    `tf.data` call leaves its sub-layers on TensorFlow ops, so a later call on
+    the JAX backend (in a model's step) fails.
 
     The colour jitter of strength `s` is applied with probability
     `jitter_probability` in the fixed order brightness, contrast, saturation,
@@ -124,18 +128,21 @@ class SimCLRAugmentation(keras.layers.Layer):
         s = self.jitter_strength
         self.crop = RandomResizedCrop(scale=self.scale, seed=sub_seed(1))
         self.flipper = keras.layers.RandomFlip("horizontal", seed=sub_seed(2))
-        self.rgb_jitter = keras.layers.RandomColorJitter(
-            value_range=self.value_range, brightness_factor=0.4 * s, contrast_factor=0.8 * s,
-            saturation_factor=_saturation_factor(s), hue_factor=(0.0, 0.4 * s),
-            seed=sub_seed(3))
-        self.gray_jitter = keras.layers.RandomColorJitter(
-            value_range=self.value_range, brightness_factor=0.4 * s, contrast_factor=0.8 * s,
-            seed=sub_seed(3))
+        # The colour jitter in its order; single-channel images use the first two.
+        self.jitter = [
+            keras.layers.RandomBrightness(0.4 * s, value_range=self.value_range,
+                                          seed=sub_seed(3)),
+            keras.layers.RandomContrast(0.8 * s, value_range=self.value_range, seed=sub_seed(7)),
+            keras.layers.RandomSaturation(_saturation_factor(s), value_range=self.value_range,
+                                          seed=sub_seed(8)),
+            keras.layers.RandomHue((0.0, 0.4 * s), value_range=self.value_range,
+                                   seed=sub_seed(9)),
+        ]
         self.grayscale = keras.layers.RandomGrayscale(grayscale_probability, seed=sub_seed(4))
         self.blur = keras.layers.RandomGaussianBlur(
             factor=(blur_probability, blur_probability), kernel_size=self.blur_kernel_size,
             sigma=(0.1, 2.0), value_range=self.value_range, seed=sub_seed(5))
-        self.seed_generator = keras.random.SeedGenerator(sub_seed(6))
+        self.generator = keras.random.SeedGenerator(sub_seed(6))
 
     @classmethod
     def from_preset(cls, preset, **kwargs):
@@ -144,16 +151,17 @@ class SimCLRAugmentation(keras.layers.Layer):
         return cls(**{**PRESETS[preset], **kwargs})
 
     def build(self, input_shape):
-        for layer in (self.crop, self.flipper, self.rgb_jitter, self.gray_jitter,
-                      self.grayscale, self.blur):
+        for layer in (self.crop, self.flipper, *self.jitter, self.grayscale, self.blur):
             layer.build(input_shape)
 
     def _with_probability(self, probability, images, transformed):
-        keep = keras.random.uniform((ops.shape(images)[0], 1, 1, 1), seed=self.seed_generator)
-        return ops.where(keep < probability, transformed, images)
+        # `self.backend` is TensorFlow inside `tf.data`, Keras's backend elsewhere.
+        keep = self.backend.random.uniform((self.backend.shape(images)[0], 1, 1, 1),
+                                           seed=self._get_seed_generator(self.backend.name))
+        return self.backend.numpy.where(keep < probability, transformed, images)
 
     def call(self, images, training=True):
-        images = ops.cast(images, self.compute_dtype)
+        images = self.backend.cast(images, self.compute_dtype)
         if not training:
             return images
         self._warn_if_outside_value_range(images)
@@ -162,9 +170,10 @@ class SimCLRAugmentation(keras.layers.Layer):
         if self.flip:
             images = self.flipper(images, training=True)
         if self.jitter_strength > 0 and self.jitter_probability > 0:
-            jitter = self.rgb_jitter if rgb else self.gray_jitter
-            images = self._with_probability(self.jitter_probability, images,
-                                            jitter(images, training=True))
+            jittered = images
+            for layer in self.jitter if rgb else self.jitter[:2]:
+                jittered = layer(jittered, training=True)
+            images = self._with_probability(self.jitter_probability, images, jittered)
         if rgb and self.grayscale_probability > 0:
             images = self.grayscale(images, training=True)
         if self.blur_probability > 0:
@@ -175,12 +184,12 @@ class SimCLRAugmentation(keras.layers.Layer):
         """Warn when the pixels fall outside `value_range`, in eager or traced calls.
 
         Traced values are read on the host, through `jax.debug.callback` on JAX
-        and `tf.py_function` on TensorFlow (in `tf.data` maps and `fit`'s step;
-        skipped under XLA, which cannot compile it). Python shows the warning
-        once per session, not once per batch.
+        and `tf.py_function` on TensorFlow (in `tf.data` maps, on every backend,
+        and `fit`'s step; skipped under XLA, which cannot compile it). Python
+        shows the warning once per session, not once per batch.
         """
-        low, high = ops.min(images), ops.max(images)
-        backend = keras.backend.backend()
+        low, high = self.backend.numpy.min(images), self.backend.numpy.max(images)
+        backend = self.backend.name
         if backend == "jax":
             import jax
 

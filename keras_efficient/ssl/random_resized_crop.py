@@ -3,30 +3,33 @@
 import math
 
 import keras
-from keras import ops
 
+from keras_efficient.backend.data_layer import DataLayer
+from keras_efficient.backend.data_layer import DynamicBackend
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_range
 from keras_efficient.utils import validate_seed
 
 
-def _interpolation_matrix(start, length, size):
+def _interpolation_matrix(start, length, size, backend=None):
     """`(batch, size, size)` bilinear weights resizing `[start, start + length)` to `size`.
 
     Output pixel i samples the input at `start + (i + 1/2) * length / size - 1/2`
     (pixel centres aligned, as `tf.image.resize`), clamped to the image: the
     weight of input pixel y is the triangle `max(0, 1 - |y - source|)`.
+    `backend`: the layer's `self.backend` (default: Keras's backend).
     """
-    positions = ops.cast(ops.arange(size), "float32")
-    step = length / ops.cast(size, "float32")
+    backend = DynamicBackend() if backend is None else backend
+    positions = backend.cast(backend.numpy.arange(size), "float32")
+    step = length / backend.cast(size, "float32")
     source = start[:, None] + (positions[None, :] + 0.5) * step[:, None] - 0.5
-    source = ops.clip(source, 0.0, ops.cast(size, "float32") - 1.0)
-    return ops.relu(1.0 - ops.abs(positions[None, None, :] - source[:, :, None]))
+    source = backend.numpy.clip(source, 0.0, backend.cast(size, "float32") - 1.0)
+    return backend.nn.relu(1.0 - backend.numpy.abs(positions[None, None, :] - source[:, :, None]))
 
 
 @register
-class RandomResizedCrop(keras.layers.Layer):
+class RandomResizedCrop(DataLayer):
     """Crop a random area and aspect ratio of each image, resized to the input size.
 
     The crop of SimCLR's augmentation (and Inception's training): per image, an
@@ -35,7 +38,8 @@ class RandomResizedCrop(keras.layers.Layer):
     resized back to `H x W` with bilinear interpolation. Every image of the batch
     gets its own crop, computed as two batched bilinear interpolation matrices
     applied with one `einsum` (no per-image loop, no `ImageProjectiveTransform`,
-    which XLA cannot compile), so it runs in `tf.data`, inside a model and under
+    which XLA cannot compile), so it runs in `tf.data` (with TensorFlow ops on
+    every backend, as Keras's preprocessing layers), inside a model and under
     `jit_compile=True` alike.
     Keras's `RandomCrop` crops every image of a batch at the same place, and
     `RandomZoom` keeps the aspect ratio, so neither gives this augmentation.
@@ -77,39 +81,41 @@ class RandomResizedCrop(keras.layers.Layer):
         self.data_format = validate_choice(
             "data_format", keras.config.image_data_format() if data_format is None else data_format,
             ("channels_last", "channels_first"))
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def build(self, input_shape):
-        # Nothing to create: the only state is the seed generator's.
-        if len(input_shape) != 4:
-            raise ValueError(
-                f"RandomResizedCrop expects a batch of images, rank 4 ({self.data_format}). "
-                f"Received: input_shape={input_shape}")
+        self.generator = keras.random.SeedGenerator(seed)
 
     def call(self, images, training=True):
+        # Checked here, not in `build`: in `tf.data` on JAX, Keras builds with no shape.
+        if len(images.shape) != 4:
+            raise ValueError(
+                f"RandomResizedCrop expects a batch of images, rank 4 ({self.data_format}). "
+                f"Received: input_shape={tuple(images.shape)}")
         if not training:
             return images
+        # `self.backend` is TensorFlow inside `tf.data`, Keras's backend elsewhere.
+        backend = self.backend
+        seed = self._get_seed_generator(backend.name)
         height_axis = 1 if self.data_format == "channels_last" else 2
-        batch_size = ops.shape(images)[0]
-        height = ops.cast(ops.shape(images)[height_axis], "float32")
-        width = ops.cast(ops.shape(images)[height_axis + 1], "float32")
+        shape = backend.shape(images)
+        batch_size = shape[0]
+        height = backend.cast(shape[height_axis], "float32")
+        width = backend.cast(shape[height_axis + 1], "float32")
 
-        area = keras.random.uniform((batch_size,), *self.scale, seed=self.seed_generator)
-        log_ratio = keras.random.uniform((batch_size,), *[math.log(r) for r in self.ratio],
-                                         seed=self.seed_generator)
-        ratio = ops.exp(log_ratio)
-        crop_width = ops.minimum(ops.sqrt(area * ratio), 1.0) * width
-        crop_height = ops.minimum(ops.sqrt(area / ratio), 1.0) * height
-        offsets = keras.random.uniform((2, batch_size), seed=self.seed_generator)
+        area = backend.random.uniform((batch_size,), *self.scale, seed=seed)
+        log_ratio = backend.random.uniform((batch_size,), *[math.log(r) for r in self.ratio],
+                                           seed=seed)
+        ratio = backend.numpy.exp(log_ratio)
+        crop_width = backend.numpy.minimum(backend.numpy.sqrt(area * ratio), 1.0) * width
+        crop_height = backend.numpy.minimum(backend.numpy.sqrt(area / ratio), 1.0) * height
+        offsets = backend.random.uniform((2, batch_size), seed=seed)
         left = offsets[0] * (width - crop_width)
         top = offsets[1] * (height - crop_height)
 
-        rows = _interpolation_matrix(top, crop_height, ops.shape(images)[height_axis])
-        columns = _interpolation_matrix(left, crop_width, ops.shape(images)[height_axis + 1])
+        rows = _interpolation_matrix(top, crop_height, shape[height_axis], backend)
+        columns = _interpolation_matrix(left, crop_width, shape[height_axis + 1], backend)
         equation = "bih,bjw,bhwc->bijc" if self.data_format == "channels_last" \
             else "bih,bjw,bchw->bcij"
-        cropped = ops.einsum(equation, rows, columns, ops.cast(images, "float32"))
-        return ops.cast(cropped, self.compute_dtype)
+        cropped = backend.numpy.einsum(equation, rows, columns, backend.cast(images, "float32"))
+        return backend.cast(cropped, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape

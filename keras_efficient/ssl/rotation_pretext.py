@@ -1,13 +1,16 @@
 """Rotation prediction (RotNet): a pretext task as a batch transform for `tf.data`."""
 
-from keras import ops
+from keras_efficient.backend.data_layer import DynamicBackend
+from keras_efficient.backend.data_layer import data_backend
 
 
-def rotate_90(images, times):
+def rotate_90(images, times, backend=None):
     """`images` (batch, height, width, channels) rotated by `times` x 90 degrees
-    counter-clockwise (as `np.rot90(images, times, axes=(1, 2))`)."""
+    counter-clockwise (as `np.rot90(images, times, axes=(1, 2))`), with the ops
+    of `backend` (default: Keras's backend)."""
+    backend = DynamicBackend() if backend is None else backend
     for _ in range(times % 4):
-        images = ops.flip(ops.transpose(images, (0, 2, 1, 3)), axis=1)
+        images = backend.numpy.flip(backend.numpy.transpose(images, (0, 2, 1, 3)), axis=1)
     return images
 
 
@@ -22,7 +25,8 @@ class RotationPretext:
     `SparseCategoricalCrossentropy(from_logits=True)`), then reuse the encoder
     with `ke.models.linear_probe` / `fine_tuning_classifier`. All four rotations
     of every image (not one random one) as in the paper, which found that
-    better.
+    better. Inside a `tf.data` map it runs TensorFlow ops on every Keras
+    backend, as Keras's preprocessing layers do.
 
     Call arguments:
         images: a batch `(batch_size, size, size, channels)` of square images
@@ -47,20 +51,21 @@ class RotationPretext:
     """
 
     def __call__(self, images, labels=None):
-        images = ops.convert_to_tensor(images)
+        backend = data_backend(images)
+        images = backend.convert_to_tensor(images)
         if len(images.shape) != 4 or (None not in images.shape[1:3]
                                       and images.shape[1] != images.shape[2]):
             raise ValueError(
                 "RotationPretext expects a batch of square images (batch_size, size, "
                 f"size, channels). Received: images.shape={tuple(images.shape)}"
             )
-        batch_size = ops.shape(images)[0]
+        batch_size = backend.shape(images)[0]
         # Each rotation from the previous one: 3 transposes and flips, not 6.
         rotations = [images]
         for _ in range(3):
-            rotations.append(rotate_90(rotations[-1], 1))
-        rotated = ops.concatenate(rotations, axis=0)
-        labels = ops.repeat(ops.arange(4, dtype="int32"), batch_size)
+            rotations.append(rotate_90(rotations[-1], 1, backend))
+        rotated = backend.numpy.concatenate(rotations, axis=0)
+        labels = backend.numpy.repeat(backend.numpy.arange(4, dtype="int32"), batch_size)
         return rotated, labels
 
     def __repr__(self):

@@ -56,6 +56,11 @@ class SelfSupervisedModel(backend.StatefulSteps, keras.Model):
     def build(self, input_shape):
         if isinstance(input_shape, dict):
             input_shape = input_shape[VIEW_KEYS[0]]
+        elif input_shape and isinstance(input_shape[0], (tuple, list)):
+            # JAX's trainer builds from `fit`'s x before the step: keras-io's
+            # `(view_1, view_2)` pair, checked as the step checks it.
+            views = _views_or_images((tuple(keras.KerasTensor(shape) for shape in input_shape),))
+            input_shape = views[VIEW_KEYS[0]].shape
         input_shape = tuple(input_shape)
         if not self.encoder.built:
             self.encoder.build(input_shape)

@@ -1,7 +1,10 @@
 """The ratio-benchmark runner, on a fake clock so the arithmetic is exact."""
 
 import json
+import pathlib
+import subprocess
 
+import keras
 import pytest
 
 from keras_efficient import benchmarking
@@ -98,16 +101,49 @@ BENCHMARKS = [Benchmark("tiny", "sleeps", [Case("a", _sleep(0.0)),
 
 
 @pytest.mark.parametrize("bound, exit_code", [(1e9, 0), (1.0, 1)])
-def test_main__writes_json_and_fails_on_unmet_bound(tmp_path, bound, exit_code):
+def test_main__writes_json_and_fails_on_unmet_bound(tmp_path, bound, exit_code, capsys):
     (tmp_path / "bench_tiny.py").write_text(BENCH_FILE.format(bound=bound))
     out = tmp_path / "out"
     assert benchmarking.main(["tiny", "--dir", str(tmp_path), "--out", str(out)]) == exit_code
     result = json.loads((out / "tiny.json").read_text())
     assert [case["case"] for case in result["cases"]] == ["a", "b"]
     assert "### tiny" in (out / "summary.md").read_text()
+    # Which backend and devices the figures come from, in the output and the JSON.
+    backend = keras.backend.backend()
+    assert result["backend"] == backend and result["devices"]
+    assert f"Keras backend: {backend}" in capsys.readouterr().out
+    assert f"### tiny ({backend} backend)" in (out / "summary.md").read_text()
 
 
 def test_main__unknown_benchmark_is_an_error(tmp_path):
     (tmp_path / "bench_tiny.py").write_text(BENCH_FILE.format(bound=1e9))
     with pytest.raises(SystemExit):
         benchmarking.main(["nope", "--dir", str(tmp_path)])
+
+
+GPU_SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "gpu.sh"
+
+
+def _gpu_script(*args):
+    return subprocess.run(["bash", str(GPU_SCRIPT), *args], capture_output=True, text=True,
+                          check=False)
+
+
+def test_gpu_script__dry_run_prints_the_ratio_benchmarks_with_the_options():
+    default = _gpu_script("--dry-run")
+    assert default.returncode == 0, default.stderr
+    assert ("bench sam stochastic_depth ssl_nt_xent maml_order --rounds 20 --out "
+            "bench_results/gpu" in default.stdout)
+    assert "timeout 480" in default.stdout
+    chosen = _gpu_script("--dry-run", "--rounds", "7", "--backend", "jax", "--out", "x y")
+    assert chosen.returncode == 0, chosen.stderr
+    assert "KERAS_BACKEND=jax" in chosen.stdout and "--rounds 7 --out x\\ y" in chosen.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--rounds", "0"], "--rounds"), (["--rounds", "many"], "--rounds"),
+    (["--backend", "torch"], "--backend"), (["--fast"], "--fast"), (["--rounds"], "--rounds"),
+])
+def test_gpu_script__bad_arguments_are_a_clear_error(args, message):
+    result = _gpu_script("--dry-run", *args)
+    assert result.returncode == 2 and message in result.stderr

@@ -154,7 +154,6 @@ def test_simclr_augmentation__warns_on_images_outside_its_value_range():
             np.full((2, 8, 8, 1), 200.0, "float32"))
 
 
-@pytest.mark.tensorflow_only("the augmenter runs in a tf.data map")
 def test_simclr_augmentation__warns_inside_a_tf_data_map():
     augment = ke.layers.SimCLRAugmentation.from_preset("digits", seed=1)
     pixels = np.full((2, 8, 8, 1), 200.0, "float32")

@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -74,6 +75,21 @@ def test_simclr_augmentation__seeded_two_views_in_tf_data_differ():
     for batch, same in zip(first, again):
         np.testing.assert_allclose(batch["view_a"], same["view_a"])
         assert np.abs(batch["view_a"] - batch["view_b"]).mean() > 1e-3
+
+
+def test_simclr_augmentation__trains_in_a_jitted_model_after_a_tf_data_map():
+    # On JAX the map runs TensorFlow ops; the layer must be back on JAX's after it.
+    images = np.random.default_rng(5).random((4, 8, 8, 3)).astype("float32")
+    augment = ke.layers.SimCLRAugmentation.from_preset("cifar", seed=5)
+    next(iter(tf.data.Dataset.from_tensor_slices(images).batch(4).map(augment.two_views)))
+    model = keras.Sequential([keras.Input((8, 8, 3)), augment,
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse", jit_compile=True)
+    history = model.fit(images, np.zeros((4, 1)), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][-1])
+    augmented = np.asarray(augment(images))
+    assert np.abs(augmented - images).mean() > 1e-3
+    assert 0.0 <= augmented.min() and augmented.max() <= 1.0
 
 
 def test_simclr_augmentation__compiles_with_xla_on_one_channel_images():
