@@ -204,3 +204,17 @@ def random_generator(seed):
     if seed is None:
         return tf.random.Generator.from_non_deterministic_state()
     return tf.random.Generator.from_seed(validate_seed("seed", seed))
+
+
+def from_config_with_layers(cls, config, *keys):
+    """`cls(**config)` with the nested layers or models under `keys` deserialized.
+
+    The `from_config` of every model that wraps others (SAM's model, a
+    distiller's teacher and student, an encoder); a key whose value is None
+    stays None.
+    """
+    config = dict(config)
+    for key in keys:
+        if config.get(key) is not None:
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+    return cls(**config)

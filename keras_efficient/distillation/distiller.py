@@ -5,6 +5,7 @@ import keras
 from keras_efficient.distillation import base
 from keras_efficient.distillation.knowledge_distillation import KnowledgeDistillation
 from keras_efficient.schedules import step_counter
+from keras_efficient.utils import from_config_with_layers
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_number
 
@@ -261,10 +262,7 @@ class Distiller(base.RestoresCompile, keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        for name in ("teacher", "student"):
-            config[name] = keras.saving.deserialize_keras_object(config[name])
-        return cls(**config)
+        return from_config_with_layers(cls, config, "teacher", "student")
 
 
 def _as_loss(loss):

@@ -6,6 +6,7 @@ from keras_efficient.distillation import base
 from keras_efficient.distillation.subclass_auxiliary_loss import SubclassAuxiliaryLoss
 from keras_efficient.distillation.subclass_head import SubclassHead
 from keras_efficient.schedules import step_counter
+from keras_efficient.utils import from_config_with_layers
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_number
 
@@ -107,6 +108,4 @@ class SubclassTeacher(base.SubclassOutputs, keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)
+        return from_config_with_layers(cls, config, "backbone")

@@ -6,6 +6,7 @@ from keras import ops
 
 from keras_efficient.distillation.base import RestoresCompile
 from keras_efficient.meta_learning.siamese_network import check_encoder
+from keras_efficient.utils import from_config_with_layers
 from keras_efficient.utils import validate_size
 
 # The score of a label that has no support example: exp(-1e9) is 0 in float32, so
@@ -107,11 +108,7 @@ class EpisodicModel(RestoresCompile, keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        for key in ("encoder", "relation_module"):
-            if config.get(key) is not None:
-                config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
+        return from_config_with_layers(cls, config, "encoder", "relation_module")
 
 
 def dimension(x, axis):

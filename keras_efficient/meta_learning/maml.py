@@ -7,6 +7,7 @@ from keras import ops
 # summed); an inner step adapts one task on one replica and must not be divided.
 from keras.src.losses.loss import unscale_loss_for_distribution
 
+from keras_efficient.utils import from_config_with_layers
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_number
 from keras_efficient.utils import validate_size
@@ -290,6 +291,4 @@ class MAML(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["model"] = keras.saving.deserialize_keras_object(config["model"])
-        return cls(**config)
+        return from_config_with_layers(cls, config, "model")

@@ -5,6 +5,7 @@ import numpy as np
 from keras import ops
 
 from keras_efficient.meta_learning.distances import safe_sqrt
+from keras_efficient.utils import from_config_with_layers
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_seed
 from keras_efficient.utils import validate_size
@@ -89,9 +90,7 @@ class SiameseNetwork(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        return cls(**config)
+        return from_config_with_layers(cls, config, "encoder")
 
 
 def contrastive_pairs(x, y, num_pairs, seed=None):

@@ -13,6 +13,7 @@ import keras
 from keras import ops
 
 from keras_efficient import backend
+from keras_efficient.utils import from_config_with_layers
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_number
 from keras_efficient.utils import validate_size
@@ -367,9 +368,7 @@ class SharpnessAwareMinimization(backend.StatefulSteps, keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["model"] = keras.saving.deserialize_keras_object(config["model"])
-        return cls(**config)
+        return from_config_with_layers(cls, config, "model")
 
 
 def _first_tensor(x):

@@ -7,6 +7,7 @@ from keras_efficient import backend
 from keras_efficient.ssl.augmentation import SimCLRAugmentation
 from keras_efficient.ssl.embeddings import check_pair_shapes
 from keras_efficient.ssl.embeddings import embedding_std
+from keras_efficient.utils import from_config_with_layers
 
 VIEW_KEYS = ("view_a", "view_b")
 
@@ -155,11 +156,7 @@ class SelfSupervisedModel(backend.StatefulSteps, keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        for key in ("encoder", "augmenter", "projection_head", "predictor"):
-            if config.get(key) is not None:
-                config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
+        return from_config_with_layers(cls, config, "encoder", "augmenter", "projection_head", "predictor")
 
 
 def _is_image_batch(x):

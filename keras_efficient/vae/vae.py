@@ -8,6 +8,7 @@ from keras.src.losses.loss import scale_loss_for_distribution  # not public in K
 
 from keras_efficient.schedules.step_counter import add_step_counter
 from keras_efficient.schedules.step_counter import count_step
+from keras_efficient.utils import from_config_with_layers
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_number
@@ -272,7 +273,4 @@ class VAE(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        for name in ("encoder", "decoder"):
-            config[name] = keras.saving.deserialize_keras_object(config[name])
-        return cls(**config)
+        return from_config_with_layers(cls, config, "encoder", "decoder")
