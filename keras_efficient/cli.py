@@ -20,8 +20,8 @@ def _positive_int(text):
 
 def _run_and_report(experiments, data, settings, out_dir, command):
     from keras_efficient import distribute
-    from keras_efficient.experiments.report import write_report
-    from keras_efficient.experiments.runner import run_experiment
+    from keras_efficient.demo.report import write_report
+    from keras_efficient.demo.runner import run_experiment
 
     start = time.perf_counter()
     summaries = []
@@ -36,7 +36,7 @@ def _run_and_report(experiments, data, settings, out_dir, command):
 
 
 def _select(names):
-    from keras_efficient.experiments.base import registered_experiments
+    from keras_efficient.demo.base import registered_experiments
 
     available = registered_experiments()
     unknown = [name for name in names if name not in available]
@@ -48,7 +48,7 @@ def _select(names):
 
 def demo(args):
     from keras_efficient.data import load_digits
-    from keras_efficient.experiments.runner import RunSettings
+    from keras_efficient.demo.runner import RunSettings
 
     if args.list:
         for experiment in _select([]):
@@ -67,7 +67,7 @@ def run(args):
     from keras_efficient import config as config_module
     from keras_efficient import distribute
     from keras_efficient.data import load_digits
-    from keras_efficient.experiments.runner import RunSettings
+    from keras_efficient.demo.runner import RunSettings
 
     config = config_module.load(args.config)
     runtime, trainer, task = config.runtime, config.trainer, config.task
@@ -117,7 +117,7 @@ def info(args):
 
 
 def bench(args):
-    from keras_efficient.benchmarking import main as bench_main
+    from keras_efficient.bench.base import main as bench_main
 
     return bench_main(args.bench_args)
 
@@ -149,7 +149,7 @@ def build_parser():
     run_parser.set_defaults(handler=run)
 
     bench_parser = commands.add_parser(
-        "bench", help="ratio benchmarks (arguments as `python -m benchmarks --help`)",
+        "bench", help="ratio benchmarks (arguments as `python -m keras_efficient.bench --help`)",
         add_help=False)
     bench_parser.add_argument("bench_args", nargs=argparse.REMAINDER)
     bench_parser.set_defaults(handler=bench)

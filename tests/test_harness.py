@@ -137,7 +137,7 @@ def test_check_rejects_unknown_check_name():
 @pytest.mark.parametrize("check", testing.MODEL_CHECKS)
 def test_check_model__baseline_experiment_cnn_passes(check):
     from keras_efficient.data import load_digits
-    from keras_efficient.experiments import base
+    from keras_efficient.demo import base
 
     context = base.ExperimentContext(data=load_digits(), seed=0, epochs=1)
     x, y = context.data.x_train[:8], context.data.y_train[:8]

@@ -28,7 +28,7 @@ class ExampleStatistics(keras.callbacks.Callback):
     batch, its loss and whether it was classified correctly into per-example
     tables held in variables on the device. The tables are read only when you
     ask for the statistics, so the cost per step is a few scatters of
-    batch-size vectors (measured in `benchmarks/bench_curriculum.py`).
+    batch-size vectors (measured in `keras_efficient/bench/benchmarks/curriculum.py`).
 
     Statistics (numpy arrays of length `num_examples`, properties):
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from keras_efficient.data import load_digits
-from keras_efficient.experiments import base
-from keras_efficient.experiments import federated as demo
+from keras_efficient.demo import base
+from keras_efficient.demo.experiments import federated as demo
 
 
 def test_federated_demo__rounds_speedup_and_bytes(monkeypatch):

@@ -7,9 +7,10 @@ import subprocess
 import keras
 import pytest
 
-from keras_efficient import benchmarking
-from keras_efficient.benchmarking import Benchmark
-from keras_efficient.benchmarking import Case
+from keras_efficient import bench
+from keras_efficient.bench import base as benchmarking
+from keras_efficient.bench.base import Benchmark
+from keras_efficient.bench.base import Case
 
 
 class FakeClock:
@@ -92,7 +93,7 @@ def test_benchmark__unknown_baseline_raises():
 
 BENCH_FILE = '''
 import time
-from keras_efficient.benchmarking import Benchmark, Case
+from keras_efficient.bench.base import Benchmark, Case
 def _sleep(seconds):
     return lambda: (lambda: time.sleep(seconds))
 BENCHMARKS = [Benchmark("tiny", "sleeps", [Case("a", _sleep(0.0)),
@@ -121,7 +122,7 @@ def test_main__unknown_benchmark_is_an_error(tmp_path):
         benchmarking.main(["nope", "--dir", str(tmp_path)])
 
 
-GPU_SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "gpu.sh"
+GPU_SCRIPT = pathlib.Path(bench.__file__).parent / "gpu.sh"
 
 
 def _gpu_script(*args):

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from keras_efficient.cli import main
-from keras_efficient.experiments import base
-from keras_efficient.experiments.report import write_report
-from keras_efficient.experiments.runner import RunSettings
-from keras_efficient.experiments.runner import run_experiment
+from keras_efficient.demo import base
+from keras_efficient.demo.report import write_report
+from keras_efficient.demo.runner import RunSettings
+from keras_efficient.demo.runner import run_experiment
 
 
 def _fixed(accuracy_by_seed, step_seconds, extra=None):
@@ -95,7 +95,7 @@ def test_demo_command__non_positive_count_is_an_error(flag, capsys):
 
 
 def test_expected_calibration_error__matches_hand_computed_bins():
-    from keras_efficient.experiments.label_smoothing import expected_calibration_error
+    from keras_efficient.demo.experiments.soft_targets import expected_calibration_error
 
     probabilities = np.array([[0.95, 0.05], [0.85, 0.15], [0.3, 0.7], [0.45, 0.55]])
     labels = np.array([0, 1, 1, 0])

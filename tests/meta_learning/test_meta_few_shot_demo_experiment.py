@@ -6,11 +6,11 @@ import pytest
 
 from keras_efficient.data import episode_dataset
 from keras_efficient.data import load_digits
-from keras_efficient.experiments import base
-from keras_efficient.experiments import few_shot
-from keras_efficient.experiments.report import experiment_table
-from keras_efficient.experiments.runner import RunSettings
-from keras_efficient.experiments.runner import run_experiment
+from keras_efficient.demo import base
+from keras_efficient.demo.experiments import few_shot
+from keras_efficient.demo.report import experiment_table
+from keras_efficient.demo.runner import RunSettings
+from keras_efficient.demo.runner import run_experiment
 from keras_efficient.models import TransferBaseline
 from keras_efficient.models import evaluate_episodes
 

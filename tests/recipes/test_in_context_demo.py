@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from keras_efficient.experiments import base
-from keras_efficient.experiments import in_context
+from keras_efficient.demo import base
+from keras_efficient.demo.experiments import in_context
 
 
 def test_function_sequences__labels_follow_one_mapping_per_sequence():

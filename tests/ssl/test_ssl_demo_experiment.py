@@ -8,12 +8,12 @@ import pytest
 
 from keras_efficient.data import few_label_subset
 from keras_efficient.data import load_digits
-from keras_efficient.experiments import base
-from keras_efficient.experiments import ssl
-from keras_efficient.experiments.report import experiment_table
-from keras_efficient.experiments.report import write_report
-from keras_efficient.experiments.runner import RunSettings
-from keras_efficient.experiments.runner import run_experiment
+from keras_efficient.demo import base
+from keras_efficient.demo.experiments import ssl
+from keras_efficient.demo.report import experiment_table
+from keras_efficient.demo.report import write_report
+from keras_efficient.demo.runner import RunSettings
+from keras_efficient.demo.runner import run_experiment
 
 METHODS = ("simclr", "byol", "simsiam", "rotation", "vae")
 RUN = ("simclr", "rotation", "vae")  # run end to end: joint embedding, pretext, generative

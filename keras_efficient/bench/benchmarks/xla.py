@@ -7,8 +7,8 @@ import keras
 import numpy as np
 
 import keras_efficient as ke
-from keras_efficient.benchmarking import Benchmark
-from keras_efficient.benchmarking import Case
+from keras_efficient.bench.base import Benchmark
+from keras_efficient.bench.base import Case
 
 BATCH_SIZE = 128
 

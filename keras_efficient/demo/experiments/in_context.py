@@ -14,7 +14,7 @@ that of the LM's training.
 
 import numpy as np
 
-from keras_efficient.experiments import base
+from keras_efficient.demo import base
 from keras_efficient.recipes.in_context import FewShotPrompter
 
 INPUTS, LABELS, PAIRS = 6, 4, 12

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The ratio benchmarks on an accelerator, in under 8 minutes:
 # SAM vs two bare passes, stochastic depth skipping, NT-Xent vs a straightforward
-# version, MAML second vs first order. Run from a clone's root:
+# version, MAML second vs first order. Run where the package is installed:
 #
-#   bash benchmarks/gpu.sh [--rounds N] [--backend jax|tensorflow] [--out DIR] [--dry-run]
+#   bash keras_efficient/bench/gpu.sh [--rounds N] [--backend jax|tensorflow] [--out DIR] [--dry-run]
 #
 # --rounds: timed rounds per case (default 20); --backend: KERAS_BACKEND (default:
 # Keras's); --out: folder for the JSON results and summary.md (default
@@ -20,7 +20,7 @@ dry_run=false
 
 usage_error() {
   echo "gpu.sh: $1" >&2
-  echo "usage: bash benchmarks/gpu.sh [--rounds N] [--backend jax|tensorflow] [--out DIR] [--dry-run]" >&2
+  echo "usage: bash keras_efficient/bench/gpu.sh [--rounds N] [--backend jax|tensorflow] [--out DIR] [--dry-run]" >&2
   exit 2
 }
 

@@ -13,8 +13,8 @@ import functools
 import keras
 
 from keras_efficient import federated
-from keras_efficient.benchmarking import Benchmark
-from keras_efficient.benchmarking import Case
+from keras_efficient.bench.base import Benchmark
+from keras_efficient.bench.base import Case
 from keras_efficient.data import load_digits
 
 CLIENTS = 10

@@ -10,7 +10,7 @@ import dataclasses
 
 import keras
 
-from keras_efficient.experiments import base
+from keras_efficient.demo import base
 from keras_efficient.regularization.resnet import build_resnet
 
 BLOCKS = 3
@@ -44,7 +44,7 @@ base.register_experiment(
             "runs neither forward nor backward; expected 2.5 of 3 blocks per step). "
             "dropblock: DropBlock2D(rate=0.1, block_size=3) after blocks 2-3. "
             "Step-time ratios on such a small net include the fixed per-step overhead; "
-            "benchmarks/bench_stochastic_depth.py measures the issue's 64-channel net."
+            "keras_efficient/bench/benchmarks/stochastic_depth.py measures the issue's 64-channel net."
         ),
         variants={
             "plain": _variant(),

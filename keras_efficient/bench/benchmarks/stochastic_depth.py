@@ -35,8 +35,8 @@ import numpy as np
 import tensorflow as tf
 
 import keras_efficient as ke
-from keras_efficient.benchmarking import Benchmark
-from keras_efficient.benchmarking import Case
+from keras_efficient.bench.base import Benchmark
+from keras_efficient.bench.base import Case
 from keras_efficient.regularization.resnet import residual_branch
 from keras_efficient.regularization.stochastic_depth import stochastic_depth_survival
 

@@ -14,7 +14,7 @@ al. (2021) found curricula help only with a limited budget or noisy labels.
 digits at full size vs `ProgressiveResizing` (scale 0.5 → 1 over the first
 half of training, sides multiples of 4); reports accuracy and
 `train_seconds`, the summed wall time of the training steps. (The 32×32 time
-claim is measured in `benchmarks/bench_curriculum.py`.)
+claim is measured in `keras_efficient/bench/benchmarks/curriculum.py`.)
 """
 
 import dataclasses
@@ -31,7 +31,7 @@ from keras_efficient.curriculum import ProgressiveResizing
 from keras_efficient.curriculum import pacing
 from keras_efficient.data import load_digits
 from keras_efficient.data import symmetric_label_noise
-from keras_efficient.experiments import base
+from keras_efficient.demo import base
 
 SCORING_EPOCHS = 3
 NOISE_SEED = 0

@@ -16,13 +16,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_efficient.benchmarking import Benchmark
-from keras_efficient.benchmarking import Case
+from keras_efficient.bench.base import Benchmark
+from keras_efficient.bench.base import Case
 from keras_efficient.callbacks import ExampleStatistics
 from keras_efficient.callbacks import ProgressiveResizing
 from keras_efficient.data import load_digits
-from keras_efficient.experiments.base import accuracy_of
-from keras_efficient.experiments.curriculum import resolution_free_cnn
+from keras_efficient.demo.base import accuracy_of
+from keras_efficient.demo.experiments.curriculum import resolution_free_cnn
 
 BATCH_SIZE = 64
 EPOCHS = 4

@@ -28,7 +28,7 @@ import numpy as np
 from keras_efficient.data import contrastive_pairs
 from keras_efficient.data import episode_dataset
 from keras_efficient.data import rotated_digits
-from keras_efficient.experiments import base
+from keras_efficient.demo import base
 from keras_efficient.losses import ContrastiveLoss
 from keras_efficient.losses import TripletLoss
 from keras_efficient.models import MAML

@@ -1,6 +1,6 @@
 """Side-by-side ratio benchmarks: technique vs baseline vs peer, in one process.
 
-A benchmark module in `benchmarks/` (file name `bench_*.py`) defines
+A benchmark module in `keras_efficient.bench.benchmarks` defines
 `BENCHMARKS`, a list of `Benchmark`. Each case's `setup` builds what it needs
 and returns a zero-argument `step` function; the runner warms every case up,
 then times them in alternating rounds (the order rotates each round, so drift in
@@ -9,7 +9,7 @@ and its ratio to the baseline's median. `max_ratio` turns a performance claim
 into a check: a case slower than its bound makes the run fail.
 
 ```python
-from keras_efficient.benchmarking import Benchmark, Case
+from keras_efficient.bench.base import Benchmark, Case
 
 def _setup_plain():
     ...
@@ -29,9 +29,11 @@ BENCHMARKS = [
 
 import argparse
 import dataclasses
+import importlib
 import importlib.util
 import json
 import pathlib
+import pkgutil
 import sys
 import time
 from collections.abc import Callable
@@ -183,24 +185,28 @@ def format_table(result):
     return "\n".join(lines)
 
 
-def default_benchmark_dir():
-    """`./benchmarks` when run from a clone, else the one beside the package."""
-    here = pathlib.Path.cwd() / "benchmarks"
-    if here.is_dir():
-        return here
-    return pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
+def _modules(directory):
+    if directory is None:
+        from keras_efficient.bench import benchmarks
 
-
-def discover(directory=None):
-    """All `Benchmark`s defined in `bench_*.py` files of `directory`, by name."""
-    directory = pathlib.Path(directory or default_benchmark_dir())
+        for module in pkgutil.iter_modules(benchmarks.__path__):
+            yield importlib.import_module(f"{benchmarks.__name__}.{module.name}")
+        return
+    directory = pathlib.Path(directory)
     if not directory.is_dir():
         raise FileNotFoundError(f"No benchmark directory at {directory}.")
-    found = {}
-    for path in sorted(directory.glob("bench_*.py")):
+    for path in sorted(directory.glob("*.py")):
         spec = importlib.util.spec_from_file_location(f"_ke_bench_{path.stem}", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
+        yield module
+
+
+def discover(directory=None):
+    """All `Benchmark`s by name: those of `keras_efficient.bench.benchmarks`, or those
+    defined in the `*.py` files of `directory`."""
+    found = {}
+    for module in _modules(directory):
         for benchmark in getattr(module, "BENCHMARKS", []):
             found[benchmark.name] = benchmark
     return found
@@ -214,7 +220,7 @@ def main(argv=None):
     parser.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
     parser.add_argument("--out", default="bench_results", help="folder for JSON results")
     parser.add_argument("--rounds", type=int, default=None, help="timed rounds per case")
-    parser.add_argument("--dir", default=None, help="folder holding bench_*.py")
+    parser.add_argument("--dir", default=None, help="folder of benchmark modules to run instead")
     parser.add_argument("--list", action="store_true", help="list benchmarks and exit")
     args = parser.parse_args(argv)
 

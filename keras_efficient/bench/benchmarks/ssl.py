@@ -22,8 +22,8 @@ import numpy as np
 import tensorflow as tf
 
 import keras_efficient as ke
-from keras_efficient.benchmarking import Benchmark
-from keras_efficient.benchmarking import Case
+from keras_efficient.bench.base import Benchmark
+from keras_efficient.bench.base import Case
 
 _PAIRS, _DIM, _TEMPERATURE = 1024, 128, 0.5
 _IMAGES = 128

@@ -7,7 +7,7 @@ than the demo's short runs save.)
 
 import keras
 
-from keras_efficient.experiments import base
+from keras_efficient.demo import base
 
 
 def _compile(model, context):

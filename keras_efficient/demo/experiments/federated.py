@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from keras_efficient import federated
-from keras_efficient.experiments import base
+from keras_efficient.demo import base
 
 _CLIENTS = 20
 _FRACTION = 0.2

@@ -2,14 +2,14 @@
 
 An experiment is a set of named variants (the baseline and one or more
 techniques). Each variant is a function that trains on the embedded data for one
-seed and returns a `RunResult`; the runner (`keras_efficient.experiments.runner`)
+seed and returns a `RunResult`; the runner (`keras_efficient.demo.runner`)
 repeats it over seeds, aggregates mean ± std, computes step-time ratios against
 the baseline, and writes the report.
 
 A technique module adds its experiment with `register_experiment`:
 
 ```python
-from keras_efficient.experiments import base
+from keras_efficient.demo import base
 
 def _plain(context):
     model = base.digits_cnn(context)
@@ -135,7 +135,7 @@ def register_experiment(experiment: Experiment) -> Experiment:
 
 def registered_experiments() -> dict:
     """All registered experiments by name, in registration order."""
-    from keras_efficient import experiments  # noqa: F401  (imports every module)
+    from keras_efficient.demo import experiments  # noqa: F401  (imports every module)
 
     return dict(_REGISTRY)
 

@@ -14,11 +14,11 @@ import keras
 import numpy as np
 
 from keras_efficient.data import group_classes
+from keras_efficient.demo import base
 from keras_efficient.distillation.distiller import Distiller
 from keras_efficient.distillation.subclass_distiller import SubclassDistiller
 from keras_efficient.distillation.subclass_head import class_logits_from_subclass_logits
 from keras_efficient.distillation.subclass_teacher import SubclassTeacher
-from keras_efficient.experiments import base
 
 SUPERCLASSES = ([0, 1, 2, 3, 4], [5, 6, 7, 8, 9])
 NUM_CLASSES, NUM_SUBCLASSES = 2, 10

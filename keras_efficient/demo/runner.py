@@ -8,7 +8,7 @@ import time
 import keras
 import numpy as np
 
-from keras_efficient.experiments.base import ExperimentContext
+from keras_efficient.demo.base import ExperimentContext
 
 
 @dataclasses.dataclass

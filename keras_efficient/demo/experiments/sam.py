@@ -15,7 +15,7 @@ import dataclasses
 import keras
 
 from keras_efficient.data import symmetric_label_noise
-from keras_efficient.experiments import base
+from keras_efficient.demo import base
 from keras_efficient.sam.sharpness_aware_minimization import SharpnessAwareMinimization
 
 _NOISE = 0.2

@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_efficient.data import few_label_subset
-from keras_efficient.experiments import base
+from keras_efficient.demo import base
 from keras_efficient.ssl.augmentation import SimCLRAugmentation
 from keras_efficient.ssl.byol import BYOL
 from keras_efficient.ssl.evaluation import fine_tuning_classifier
