@@ -1,21 +1,10 @@
-"""`keras-efficient demo | run CONFIG | bench | info`."""
+"""The commands of `keras-efficient` (parsed in `keras_efficient_cli`, which lists
+experiments and benchmarks without importing this package)."""
 
-import argparse
-import logging
-import os
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("MPLBACKEND", "Agg")
-
-
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, received {text}")
-    return value
+from keras_efficient_cli import main
 
 
 def _run_and_report(experiments, data, settings, out_dir, command):
@@ -50,10 +39,6 @@ def demo(args):
     from keras_efficient.data import load_digits
     from keras_efficient.demo.runner import RunSettings
 
-    if args.list:
-        for experiment in _select([]):
-            print(f"{experiment.name}: {experiment.title}")
-        return 0
     experiments = _select(args.only.split(",") if args.only else [])
     seeds = tuple(range(args.seeds or (2 if args.quick else 3)))
     settings = RunSettings(seeds=seeds, quick=args.quick, epochs=args.epochs)
@@ -117,55 +102,14 @@ def info(args):
 
 
 def bench(args):
-    from keras_efficient.bench.base import main as bench_main
+    from keras_efficient.bench.base import discover
+    from keras_efficient.bench.base import run_benchmarks
 
-    return bench_main(args.bench_args)
-
-
-def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="keras-efficient",
-        description="Advanced learning techniques for Keras 3, measured on real data.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    demo_parser = commands.add_parser(
-        "demo", help="run every technique against its baseline on the embedded digits")
-    demo_parser.add_argument("--quick", action="store_true",
-                             help="a smoke run: a quarter of the epochs, two seeds")
-    demo_parser.add_argument("--out", default="demo_report", help="report folder")
-    demo_parser.add_argument("--only", default=None,
-                             help="comma-separated experiment names")
-    demo_parser.add_argument("--seeds", type=_positive_int, default=None,
-                             help="number of seeds")
-    demo_parser.add_argument("--epochs", type=_positive_int, default=None,
-                             help="override every experiment's epochs")
-    demo_parser.add_argument("--list", action="store_true", help="list experiments and exit")
-    demo_parser.set_defaults(handler=demo)
-
-    run_parser = commands.add_parser("run", help="run one YAML experiment config")
-    run_parser.add_argument("config", help="path of the YAML config (see tpu_configs/)")
-    run_parser.add_argument("--out", default="run_report", help="report folder")
-    run_parser.set_defaults(handler=run)
-
-    bench_parser = commands.add_parser(
-        "bench", help="ratio benchmarks (arguments as `python -m keras_efficient.bench --help`)",
-        add_help=False)
-    bench_parser.add_argument("bench_args", nargs=argparse.REMAINDER)
-    bench_parser.set_defaults(handler=bench)
-
-    info_parser = commands.add_parser(
-        "info", help="backend, versions, devices, chosen strategy and XLA choice")
-    info_parser.add_argument("--strategy", default="auto", help="strategy kind to explain")
-    info_parser.add_argument("--tpu", default=None, help="TPU name or address")
-    info_parser.set_defaults(handler=info)
-    return parser
-
-
-def main(argv=None):
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    args = build_parser().parse_args(argv)
-    return args.handler(args)
+    if args.list:
+        for name, benchmark in discover(args.dir).items():
+            print(f"{name}: {benchmark.description}")
+        return 0
+    return run_benchmarks(args.names, args.out, args.rounds, args.dir)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,6 @@
 
 import sys
 
-from keras_efficient.bench.base import main
+from keras_efficient.cli import main
 
-sys.exit(main())
+sys.exit(main(["bench", *sys.argv[1:]]))

@@ -27,13 +27,11 @@ BENCHMARKS = [
 ```
 """
 
-import argparse
 import dataclasses
 import importlib
 import importlib.util
 import json
 import pathlib
-import pkgutil
 import sys
 import time
 from collections.abc import Callable
@@ -189,8 +187,8 @@ def _modules(directory):
     if directory is None:
         from keras_efficient.bench import benchmarks
 
-        for module in pkgutil.iter_modules(benchmarks.__path__):
-            yield importlib.import_module(f"{benchmarks.__name__}.{module.name}")
+        for module in benchmarks.MODULES:
+            yield importlib.import_module(f"{benchmarks.__name__}.{module}")
         return
     directory = pathlib.Path(directory)
     if not directory.is_dir():
@@ -212,36 +210,25 @@ def discover(directory=None):
     return found
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="keras-efficient bench",
-        description="Time techniques against their baselines and peers, side by side.",
-    )
-    parser.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
-    parser.add_argument("--out", default="bench_results", help="folder for JSON results")
-    parser.add_argument("--rounds", type=int, default=None, help="timed rounds per case")
-    parser.add_argument("--dir", default=None, help="folder of benchmark modules to run instead")
-    parser.add_argument("--list", action="store_true", help="list benchmarks and exit")
-    args = parser.parse_args(argv)
-
-    available = discover(args.dir)
-    if args.list:
-        for name, benchmark in available.items():
-            print(f"{name}: {benchmark.description}")
-        return 0
-    unknown = [name for name in args.names if name not in available]
+def run_benchmarks(names=(), out="bench_results", rounds=None, directory=None):
+    """`keras-efficient bench`: run the benchmarks `names` (default: all) found by
+    `discover(directory)`, print each table, write `<name>.json` and `summary.md`
+    to `out`; return 1 if a ratio bound is not met, else 0."""
+    available = discover(directory)
+    unknown = [name for name in names if name not in available]
     if unknown:
-        parser.error(f"unknown benchmark(s) {unknown}; available: {sorted(available)}")
-    selected = args.names or list(available)
+        raise SystemExit(f"keras-efficient bench: unknown benchmark(s) {unknown}; "
+                         f"available: {sorted(available)}")
+    selected = list(names) or list(available)
     devices = describe()["devices"]
     print(f"Keras backend: {keras.backend.backend()}; devices: {', '.join(devices)}", flush=True)
-    out = pathlib.Path(args.out)
+    out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     failures = []
     tables = []
     for index, name in enumerate(selected, 1):
         print(f"[{index}/{len(selected)}] {name}", flush=True)
-        result = {**run_benchmark(available[name], rounds=args.rounds), "devices": devices}
+        result = {**run_benchmark(available[name], rounds=rounds), "devices": devices}
         (out / f"{name}.json").write_text(json.dumps(result, indent=2))
         tables.append(format_table(result))
         print(tables[-1], flush=True)

@@ -28,6 +28,7 @@ base.register_experiment(base.Experiment(
 """
 
 import dataclasses
+import importlib
 import time
 
 import keras
@@ -135,8 +136,10 @@ def register_experiment(experiment: Experiment) -> Experiment:
 
 def registered_experiments() -> dict:
     """All registered experiments by name, in registration order."""
-    from keras_efficient.demo import experiments  # noqa: F401  (imports every module)
+    from keras_efficient.demo import experiments
 
+    for module in experiments.MODULES:
+        importlib.import_module(f"{experiments.__name__}.{module}")
     return dict(_REGISTRY)
 
 
@@ -177,6 +180,21 @@ def digits_cnn(context, num_classes=None, name="digits_cnn"):
         ],
         name=name,
     )
+
+
+def resolution_free_cnn(num_classes=10, channels=1, width=16):
+    """A small CNN for images of any size (global average pooling, no Flatten),
+    as progressive resizing needs; `width` filters, then twice as many."""
+    return keras.Sequential([
+        keras.Input((None, None, channels)),
+        keras.layers.Conv2D(width, 3, padding="same", activation="relu"),
+        keras.layers.MaxPooling2D(),
+        keras.layers.Conv2D(2 * width, 3, padding="same", activation="relu"),
+        keras.layers.MaxPooling2D(),
+        keras.layers.Conv2D(2 * width, 3, padding="same", activation="relu"),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(num_classes),
+    ], name="resolution_free_cnn")
 
 
 def apply_runtime(model, context):

@@ -11,6 +11,7 @@ from keras_efficient import bench
 from keras_efficient.bench import base as benchmarking
 from keras_efficient.bench.base import Benchmark
 from keras_efficient.bench.base import Case
+from keras_efficient.cli import main
 
 
 class FakeClock:
@@ -105,7 +106,7 @@ BENCHMARKS = [Benchmark("tiny", "sleeps", [Case("a", _sleep(0.0)),
 def test_main__writes_json_and_fails_on_unmet_bound(tmp_path, bound, exit_code, capsys):
     (tmp_path / "bench_tiny.py").write_text(BENCH_FILE.format(bound=bound))
     out = tmp_path / "out"
-    assert benchmarking.main(["tiny", "--dir", str(tmp_path), "--out", str(out)]) == exit_code
+    assert main(["bench", "tiny", "--dir", str(tmp_path), "--out", str(out)]) == exit_code
     result = json.loads((out / "tiny.json").read_text())
     assert [case["case"] for case in result["cases"]] == ["a", "b"]
     assert "### tiny" in (out / "summary.md").read_text()
@@ -119,7 +120,7 @@ def test_main__writes_json_and_fails_on_unmet_bound(tmp_path, bound, exit_code, 
 def test_main__unknown_benchmark_is_an_error(tmp_path):
     (tmp_path / "bench_tiny.py").write_text(BENCH_FILE.format(bound=1e9))
     with pytest.raises(SystemExit):
-        benchmarking.main(["nope", "--dir", str(tmp_path)])
+        main(["bench", "nope", "--dir", str(tmp_path)])
 
 
 GPU_SCRIPT = pathlib.Path(bench.__file__).parent / "gpu.sh"

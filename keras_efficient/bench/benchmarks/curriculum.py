@@ -22,7 +22,7 @@ from keras_efficient.callbacks import ExampleStatistics
 from keras_efficient.callbacks import ProgressiveResizing
 from keras_efficient.data import load_digits
 from keras_efficient.demo.base import accuracy_of
-from keras_efficient.demo.experiments.curriculum import resolution_free_cnn
+from keras_efficient.demo.base import resolution_free_cnn
 
 BATCH_SIZE = 64
 EPOCHS = 4

@@ -153,21 +153,6 @@ def _digits(image_size):
     return load_digits(image_size=image_size)
 
 
-def resolution_free_cnn(num_classes=10, channels=1, width=16):
-    """A small CNN for images of any size (global average pooling, no Flatten),
-    as progressive resizing needs; `width` filters, then twice as many."""
-    return keras.Sequential([
-        keras.Input((None, None, channels)),
-        keras.layers.Conv2D(width, 3, padding="same", activation="relu"),
-        keras.layers.MaxPooling2D(),
-        keras.layers.Conv2D(2 * width, 3, padding="same", activation="relu"),
-        keras.layers.MaxPooling2D(),
-        keras.layers.Conv2D(2 * width, 3, padding="same", activation="relu"),
-        keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dense(num_classes),
-    ], name="resolution_free_cnn")
-
-
 @functools.cache
 def _resizing(total_steps):
     # One instance per schedule: it keeps the traced train function of each size.
@@ -189,7 +174,7 @@ def _resized(progressive):
             callbacks.append(resizing)
         else:
             batches = batches.repeat()
-        model = _classifier(lambda: resolution_free_cnn(data.num_classes), context,
+        model = _classifier(lambda: base.resolution_free_cnn(data.num_classes), context,
                             "progressive" if progressive else "full_size")
         result = base.train_classifier(model, context, train_data=batches,
                                        steps_per_epoch=steps_per_epoch, callbacks=callbacks)
