@@ -8,30 +8,36 @@ runtime:                 # where and how it runs
   jit_compile: auto      # auto (ke.distribute.jit_compile_for) | true | false
   steps_per_execution: 1
 trainer:                 # the training budget
-  optimizer: adam
-  learning_rate: 0.001
+  optimizer: null        # a Keras optimizer name; null: each experiment's own
+  learning_rate: null    # null: each experiment's own
   epochs: 20
   batch_size: 64
   seeds: [0, 1, 2]
 task:                    # what is trained and measured
   technique: baseline    # a registered experiment (keras-efficient demo --list)
   variants: null         # a subset of its variants, or null for all
-  dataset: digits
+  dataset: digits        # digits (the demo experiments) | ag_news (technique bert_agnews)
   image_size: 8
   params: {}             # technique hyperparameters, free-form
 ```
 
 `load(path)` validates every key and type against `SCHEMA` and fills defaults;
 an unknown key or a wrong type raises `ConfigError` naming the key and the file.
+`run(config, out_dir)` hands it to the runner of its `task.dataset`, which rejects
+a key that cannot apply to its technique the same way.
 """
 
 import copy
 import dataclasses
+import importlib
 import pathlib
 
 import yaml
 
 from keras_efficient.distribute.strategy import STRATEGY_KINDS
+
+# task.dataset -> the module whose `run_config(config, out_dir)` runs such configs.
+RUNNERS = {"digits": "keras_efficient.demo.runner", "ag_news": "keras_efficient.recipes.bert.run"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,8 +59,8 @@ SCHEMA = {
         "steps_per_execution": Field((int,), 1),
     },
     "trainer": {
-        "optimizer": Field((str,), "adam"),
-        "learning_rate": Field((float, int), 1e-3),
+        "optimizer": Field((str, type(None)), None),
+        "learning_rate": Field((float, int, type(None)), None),
         "epochs": Field((int,), 20),
         "batch_size": Field((int,), 64),
         "seeds": Field((list,), [0, 1, 2]),
@@ -62,7 +68,7 @@ SCHEMA = {
     "task": {
         "technique": Field((str,), "baseline"),
         "variants": Field((list, type(None)), None),
-        "dataset": Field((str,), "digits"),
+        "dataset": Field((str,), "digits", tuple(RUNNERS)),
         "image_size": Field((int,), 8),
         "params": Field((dict,), {}),
     },
@@ -147,7 +153,7 @@ def _check_semantics(blocks, source):
                 ("trainer", "batch_size"), ("trainer", "learning_rate"),
                 ("task", "image_size")]
     for block, key in positive:
-        if blocks[block][key] <= 0:
+        if blocks[block][key] is not None and blocks[block][key] <= 0:
             raise ConfigError(f"{source}: key `{block}.{key}` must be > 0; received "
                               f"{blocks[block][key]!r}.")
     seeds = blocks["trainer"]["seeds"]
@@ -181,3 +187,10 @@ def load(path):
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from error
     return validate(raw, source=str(path))
+
+
+def run(config, out_dir):
+    """Run a validated `ExperimentConfig` with the runner of its `task.dataset`
+    (see `RUNNERS`); write the report to `out_dir` and return the exit status."""
+    runner = importlib.import_module(RUNNERS[config.task["dataset"]])
+    return runner.run_config(config, out_dir)

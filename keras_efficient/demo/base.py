@@ -36,6 +36,79 @@ import numpy as np
 import tensorflow as tf
 
 
+@dataclasses.dataclass(frozen=True)
+class RunSettings:
+    """How a batch of experiments runs: from the `demo` command's flags, or from a
+    YAML config with `RunSettings.from_config`.
+
+    Args:
+        seeds: seeds to repeat every variant over.
+        quick: shrink epochs to a quarter (at least 2) for a smoke run; variants
+            may shrink extra work with it.
+        epochs: override every experiment's epoch budget.
+        batch_size: the batch size of the digits batches (`digits_dataset`).
+        variants: run only these variants (the baseline is always included).
+        strategy: a `tf.distribute.Strategy` to build models under, or None.
+        jit_compile: XLA choice (None: Keras's default); applied by `apply_runtime`.
+        steps_per_execution: applied by `apply_runtime`.
+        optimizer: the kind of every optimizer the experiments build
+            (`ExperimentContext.make_optimizer`); None: each experiment's own.
+        learning_rate: their learning rate; None: each experiment's own.
+        drop_remainder: batch with static shapes (TPUs); used by `digits_dataset`.
+    """
+
+    seeds: tuple = (0, 1, 2)
+    quick: bool = False
+    epochs: int = None
+    batch_size: int = 64
+    variants: tuple = None
+    strategy: object = None
+    jit_compile: object = None
+    steps_per_execution: int = 1
+    optimizer: str = None
+    learning_rate: float = None
+    drop_remainder: bool = False
+
+    @classmethod
+    def from_config(cls, config, experiment):
+        """The settings a validated `keras_efficient.config.ExperimentConfig` gives
+        `experiment`, its `task.technique`. Every key reaches what it configures
+        (`runtime.mixed_precision` is the dtype policy, set by `run_config`); a key
+        that cannot apply raises `ConfigError` naming it."""
+        from keras_efficient import distribute
+        from keras_efficient.config import ConfigError
+
+        runtime, trainer, task = config.runtime, config.trainer, config.task
+        unknown = [v for v in task["variants"] or [] if v not in experiment.variants]
+        if unknown:
+            raise ConfigError(
+                f"{config.path}: key `task.variants` names unknown variants {unknown}; "
+                f"{experiment.name!r} has {list(experiment.variants)}.")
+        if task["params"]:
+            raise ConfigError(
+                f"{config.path}: key `task.params` does not apply: the demo experiment "
+                f"{experiment.name!r} reads no parameters; received {sorted(task['params'])}.")
+        strategy = distribute.get_strategy(runtime["strategy"], runtime["tpu"])
+        recommended = distribute.recommended_settings(strategy)
+        try:
+            recommended.check_batch_size(trainer["batch_size"])
+        except ValueError as error:
+            raise ConfigError(f"{config.path}: key `trainer.batch_size`: {error}") from error
+        jit = runtime["jit_compile"]
+        learning_rate = trainer["learning_rate"]
+        return cls(
+            seeds=tuple(trainer["seeds"]), epochs=trainer["epochs"],
+            batch_size=trainer["batch_size"],
+            variants=tuple(task["variants"]) if task["variants"] else None,
+            strategy=strategy,
+            jit_compile=distribute.jit_compile_for(strategy) if jit == "auto" else jit,
+            steps_per_execution=runtime["steps_per_execution"],
+            optimizer=trainer["optimizer"],
+            learning_rate=None if learning_rate is None else float(learning_rate),
+            drop_remainder=recommended.drop_remainder,
+        )
+
+
 @dataclasses.dataclass
 class ExperimentContext:
     """What a variant gets for one run.
@@ -46,32 +119,21 @@ class ExperimentContext:
         seed: the run's seed; the runner calls `keras.utils.set_random_seed(seed)`
             before each variant.
         epochs: the training budget for this run (smaller with `--quick`).
-        batch_size: the batch size the runner chose.
-        quick: True under `--quick`; variants may shrink extra work with it.
-        jit_compile: XLA choice from the runtime config (None: Keras's default);
-            applied by `apply_runtime`.
-        steps_per_execution: from the runtime config; applied by `apply_runtime`.
-        params: technique hyperparameters from a config's `task.params`.
-        optimizer, learning_rate: the trainer's choice, built by `make_optimizer`.
-        drop_remainder: batch with static shapes (TPUs); used by `train_classifier`.
+        settings: the `RunSettings` of the whole run.
     """
 
     data: object
     seed: int
     epochs: int
-    batch_size: int = 64
-    quick: bool = False
-    jit_compile: object = None
-    steps_per_execution: int = 1
-    params: dict = dataclasses.field(default_factory=dict)
-    optimizer: str = "adam"
-    learning_rate: float = 1e-3
-    drop_remainder: bool = False
+    settings: RunSettings = dataclasses.field(default_factory=RunSettings)
 
-    def make_optimizer(self):
-        """A fresh optimizer of the configured kind and learning rate."""
-        return keras.optimizers.get(
-            {"class_name": self.optimizer, "config": {"learning_rate": self.learning_rate}})
+    def make_optimizer(self, learning_rate=1e-3, optimizer="adam"):
+        """A fresh optimizer: the settings' kind and learning rate where set (a
+        config's `trainer` block), else the experiment's own, given here."""
+        settings = self.settings
+        return keras.optimizers.get({
+            "class_name": settings.optimizer or optimizer,
+            "config": {"learning_rate": settings.learning_rate or learning_rate}})
 
 
 @dataclasses.dataclass
@@ -135,12 +197,14 @@ def register_experiment(experiment: Experiment) -> Experiment:
 
 
 def registered_experiments() -> dict:
-    """All registered experiments by name, in registration order."""
+    """All registered experiments by name: the package's in the demo's order (their
+    table of contents, `keras_efficient.demo.experiments.MODULES`), then any other."""
     from keras_efficient.demo import experiments
 
     for module in experiments.MODULES:
         importlib.import_module(f"{experiments.__name__}.{module}")
-    return dict(_REGISTRY)
+    ordered = {name: _REGISTRY[name] for names in experiments.MODULES.values() for name in names}
+    return {**ordered, **_REGISTRY}
 
 
 class StepTimer(keras.callbacks.Callback):
@@ -199,9 +263,9 @@ def resolution_free_cnn(num_classes=10, channels=1, width=16):
 
 def apply_runtime(model, context):
     """Apply the run's XLA and steps-per-execution choices to a compiled model."""
-    if context.jit_compile is not None:
-        model.jit_compile = context.jit_compile
-    model.steps_per_execution = context.steps_per_execution
+    if context.settings.jit_compile is not None:
+        model.jit_compile = context.settings.jit_compile
+    model.steps_per_execution = context.settings.steps_per_execution
     return model
 
 
@@ -239,17 +303,18 @@ def train_classifier(model, context, train_data=None, x_test=None, y_test=None, 
     )
 
 
-def digits_dataset(context, x=None, y=None):
+def digits_dataset(context, x=None, y=None, drop_remainder=False):
     """Shuffled (seeded, reshuffled each epoch) training batches of the digits.
 
-    Batches have static shapes when `context.drop_remainder` is set (TPUs).
+    Batches have static shapes when `drop_remainder` or the settings' (TPUs) is set.
     """
     x = context.data.x_train if x is None else x
     y = context.data.y_train if y is None else y
     return (
         tf.data.Dataset.from_tensor_slices((x, y))
         .shuffle(len(y), seed=context.seed)
-        .batch(context.batch_size, drop_remainder=context.drop_remainder)
+        .batch(context.settings.batch_size,
+               drop_remainder=drop_remainder or context.settings.drop_remainder)
         .prefetch(tf.data.AUTOTUNE)
     )
 

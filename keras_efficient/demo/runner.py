@@ -1,7 +1,6 @@
 """Runs registered experiments over seeds and summarizes them for the report."""
 
 import contextlib
-import copy
 import dataclasses
 import time
 
@@ -9,6 +8,8 @@ import keras
 import numpy as np
 
 from keras_efficient.demo.base import ExperimentContext
+from keras_efficient.demo.base import RunSettings
+from keras_efficient.demo.base import registered_experiments
 
 
 @dataclasses.dataclass
@@ -78,45 +79,6 @@ class ExperimentSummary:
         }
 
 
-@dataclasses.dataclass(frozen=True)
-class RunSettings:
-    """How a batch of experiments runs (from the CLI or a config's blocks).
-
-    Args:
-        seeds: seeds to repeat every variant over.
-        quick: shrink epochs to a quarter (at least 2) for a smoke run.
-        epochs: override every experiment's epoch budget.
-        batch_size: batch size passed to variants.
-        variants: run only these variants (the baseline is always included).
-        strategy: a `tf.distribute.Strategy` to build models under, or None.
-        jit_compile: XLA choice passed to variants, or None for Keras's default.
-        steps_per_execution: passed to variants.
-        params: technique hyperparameters passed to variants.
-        optimizer, learning_rate: the trainer's optimizer for variants that ask.
-        drop_remainder: static batch shapes (TPUs).
-    """
-
-    seeds: tuple = (0, 1, 2)
-    quick: bool = False
-    epochs: int = None
-    batch_size: int = 64
-    variants: tuple = None
-    strategy: object = None
-    jit_compile: object = None
-    steps_per_execution: int = 1
-    params: dict = dataclasses.field(default_factory=dict)
-    optimizer: str = "adam"
-    learning_rate: float = 1e-3
-    drop_remainder: bool = False
-
-
-# The settings every variant's context takes as they are (a copy, so a variant
-# that edits its `params` leaves the next run's alone).
-_PASSED_ON = sorted(
-    {f.name for f in dataclasses.fields(ExperimentContext)}
-    & {f.name for f in dataclasses.fields(RunSettings)} - {"epochs"})
-
-
 def _epochs(experiment, settings):
     if settings.epochs is not None:
         return settings.epochs
@@ -134,10 +96,7 @@ def run_experiment(experiment, data, settings, log=print):
         for name in names:
             keras.backend.clear_session()
             keras.utils.set_random_seed(seed)
-            context = ExperimentContext(
-                data=data, seed=seed, epochs=epochs,
-                **{field: copy.copy(getattr(settings, field)) for field in _PASSED_ON},
-            )
+            context = ExperimentContext(data=data, seed=seed, epochs=epochs, settings=settings)
             # A fresh scope per run: a strategy's scope object can be entered only once.
             scope = settings.strategy.scope() if settings.strategy else contextlib.nullcontext()
             start = time.perf_counter()
@@ -159,3 +118,38 @@ def run_experiment(experiment, data, settings, log=print):
         baseline=experiment.baseline, epochs=epochs, seeds=list(settings.seeds),
         variants=list(summaries.values()), figures=experiment.figures,
     )
+
+
+def run_and_report(experiments, data, settings, out_dir, command):
+    """Run `experiments` with `settings`, printing progress; write the report."""
+    from keras_efficient import distribute
+    from keras_efficient.demo.report import write_report
+
+    start = time.perf_counter()
+    summaries = []
+    for index, experiment in enumerate(experiments, 1):
+        print(f"[{index}/{len(experiments)}] {experiment.name}: {experiment.title}", flush=True)
+        summaries.append(run_experiment(experiment, data, settings,
+                                        log=lambda line: print(line, flush=True)))
+    machine = distribute.format_description(distribute.describe()).splitlines()
+    report = write_report(summaries, out_dir, command, machine, time.perf_counter() - start)
+    print(f"Report: {report}")
+    return 0
+
+
+def run_config(config, out_dir):
+    """`keras-efficient run CONFIG` for a config on the digits: the demo experiment
+    named by `task.technique`, with `RunSettings.from_config(config, experiment)`."""
+    from keras_efficient.config import ConfigError
+    from keras_efficient.data import load_digits
+
+    experiments = registered_experiments()
+    technique = config.task["technique"]
+    if technique not in experiments:
+        raise ConfigError(f"{config.path}: key `task.technique` must be a demo experiment "
+                          f"on the digits, one of {list(experiments)}; received {technique!r}.")
+    settings = RunSettings.from_config(config, experiments[technique])
+    keras.config.set_dtype_policy(config.runtime["mixed_precision"])
+    data = load_digits(image_size=config.task["image_size"])
+    return run_and_report([experiments[technique]], data, settings, out_dir,
+                          f"keras-efficient run {config.path}")

@@ -50,7 +50,8 @@ def test_shot_free_methods__trained_once_per_seed_for_both_settings(tiny_run):
 
 def test_transfer_variant__reports_evaluate_episodes_of_the_pretrained_encoder(tiny_run):
     weights, _ = tiny_run["trained"][("transfer_linear", 0, 4)]
-    context = base.ExperimentContext(data=tiny_run["data"], seed=0, epochs=2, quick=True)
+    context = base.ExperimentContext(data=tiny_run["data"], seed=0, epochs=2,
+                                     settings=base.RunSettings(quick=True))
     encoder = few_shot._encoder(context)
     encoder.set_weights(weights)
     x, y = few_shot._split("test")

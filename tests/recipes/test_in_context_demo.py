@@ -23,7 +23,8 @@ def test_in_context_experiment__variants_report_accuracy_and_ideal(monkeypatch):
     monkeypatch.setattr(in_context, "NEW_FUNCTIONS", 1)
     experiment = base.registered_experiments()["in_context"]
     assert list(experiment.variants) == [f"k{k}" for k in in_context.KS]
-    context = base.ExperimentContext(data=None, seed=0, epochs=1, quick=True)  # no digits
+    context = base.ExperimentContext(data=None, seed=0, epochs=1,  # no digits
+                                     settings=base.RunSettings(quick=True))
     for name, k in (("k0", 0), ("k6", 6)):
         result = experiment.variants[name](context)
         assert 0.0 <= result.test_accuracy <= 1.0

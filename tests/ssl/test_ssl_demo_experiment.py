@@ -42,7 +42,8 @@ def tiny_run():
 
 
 def _context(tiny_run, seed=0):
-    return base.ExperimentContext(data=tiny_run["data"], seed=seed, epochs=2, quick=True)
+    return base.ExperimentContext(data=tiny_run["data"], seed=seed, epochs=2,
+                                  settings=base.RunSettings(quick=True))
 
 
 def test_experiments__both_fractions_have_probe_and_finetune_per_method():
@@ -57,7 +58,7 @@ def test_experiments__both_fractions_have_probe_and_finetune_per_method():
 def test_pretraining__once_per_method_for_both_fractions(tiny_run):
     assert sorted(key[0] for key in tiny_run["pretrained"]) == sorted(RUN)
     # One probe per method, fraction and seed.
-    assert sorted((key[0], key[3]) for key in tiny_run["probes"]) == sorted(
+    assert sorted((key[0], key[-2]) for key in tiny_run["probes"]) == sorted(
         (m, f) for m in RUN for f in (0.01, 0.1))
     # The initialization pre-training started from (same seed, same builder).
     keras.utils.set_random_seed(ssl.PRETRAIN_SEED)

@@ -58,8 +58,9 @@ def _classifier(build, context, role):
     """
     keras.utils.set_random_seed(context.seed)
     initial = build()
-    key = (role, initial.name, context.optimizer, context.learning_rate,
-           context.jit_compile, context.steps_per_execution, id(tf.distribute.get_strategy()))
+    settings = context.settings
+    key = (role, initial.name, settings.optimizer, settings.learning_rate,
+           settings.jit_compile, settings.steps_per_execution, id(tf.distribute.get_strategy()))
     if key not in _MODELS:
         model = _compiled(build(), context)
         model.optimizer.build(model.trainable_variables)
@@ -94,7 +95,7 @@ def _difficulty(context, noisy):
         ids = np.arange(len(labels))
         batches = tf.data.Dataset.from_tensor_slices(
             ({"inputs": data.x_train, "example_id": ids}, labels))
-        batches = batches.shuffle(len(ids), seed=0).batch(context.batch_size)
+        batches = batches.shuffle(len(ids), seed=0).batch(context.settings.batch_size)
         scoring = dataclasses.replace(context, seed=0)
         model = _classifier(lambda: base.digits_cnn(scoring), scoring, "scoring")
         if tf.distribute.has_strategy():
@@ -103,7 +104,7 @@ def _difficulty(context, noisy):
             model.evaluate(data.x_train[:2], labels[:2], verbose=0)
         statistics = _statistics(len(ids))
         statistics.reset()
-        epochs = 1 if context.quick else SCORING_EPOCHS
+        epochs = 1 if context.settings.quick else SCORING_EPOCHS
         # `batches` is a tf.data pipeline: Keras would warn that it ignores shuffle=True.
         model.fit(batches, epochs=epochs, verbose=0, callbacks=[statistics], shuffle=False)
         _SCORES[key] = statistics.mean_loss
@@ -113,12 +114,12 @@ def _difficulty(context, noisy):
 def _paced(ordering, noisy):
     def run(context):
         data = context.data
-        steps_per_epoch = math.ceil(len(data.y_train) / context.batch_size)
+        steps_per_epoch = math.ceil(len(data.y_train) / context.settings.batch_size)
         train = CurriculumDataset(
             data.x_train, _train_labels(data, noisy), scores=_difficulty(context, noisy),
             pacing=pacing.linear(context.epochs * steps_per_epoch, start_fraction=0.2,
                                  full_data_fraction=0.8),
-            batch_size=context.batch_size, ordering=ordering, seed=context.seed)
+            batch_size=context.settings.batch_size, ordering=ordering, seed=context.seed)
         model = _classifier(lambda: base.digits_cnn(context), context, "paced")
         return base.train_classifier(model, context, train_data=train,
                                      steps_per_epoch=steps_per_epoch)
@@ -164,8 +165,8 @@ def _resized(progressive):
     def run(context):
         context = dataclasses.replace(context, data=_digits(RESIZE_IMAGE_SIZE))
         data = context.data
-        steps_per_epoch = len(data.y_train) // context.batch_size
-        batches = base.digits_dataset(dataclasses.replace(context, drop_remainder=True))
+        steps_per_epoch = len(data.y_train) // context.settings.batch_size
+        batches = base.digits_dataset(context, drop_remainder=True)
         timer = base.StepTimer()
         callbacks = [timer]
         if progressive:

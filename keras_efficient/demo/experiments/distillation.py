@@ -35,8 +35,9 @@ _TEACHERS = {}  # _teacher_key(context) -> trained SubclassTeacher
 
 
 def _teacher_key(context):
-    return (context.seed, context.epochs, context.batch_size, context.optimizer,
-            context.learning_rate)
+    settings = context.settings
+    return (context.seed, context.epochs, settings.batch_size, settings.optimizer,
+            settings.learning_rate)
 
 
 def _grouped(context):

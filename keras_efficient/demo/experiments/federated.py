@@ -67,7 +67,7 @@ def _result(history, context, split, rounds_to_target):
 def _fedavg(split, local_epochs=1, batch_size=None, **private):
     def run(context):
         algorithm = federated.FedAvg(
-            _mlp(context), keras.optimizers.SGD(_LEARNING_RATE), local_epochs=local_epochs,
+            _mlp(context), context.make_optimizer(_LEARNING_RATE, "sgd"), local_epochs=local_epochs,
             batch_size=batch_size, clients_per_round=_FRACTION, seed=context.seed, **private)
         history = algorithm.fit(_clients(context, split), rounds=context.epochs,
                                 test_data=(context.data.x_test, context.data.y_test),
@@ -83,7 +83,7 @@ def _fedavg(split, local_epochs=1, batch_size=None, **private):
 def _gossip(topology):
     def run(context):
         algorithm = federated.DecentralizedSGD(
-            _mlp(context), keras.optimizers.SGD(_LEARNING_RATE), topology=topology,
+            _mlp(context), context.make_optimizer(_LEARNING_RATE, "sgd"), topology=topology,
             local_epochs=1, batch_size=10, seed=context.seed)
         history = algorithm.fit(_clients(context, "iid"), rounds=max(context.epochs // 5, 2),
                                 test_data=(context.data.x_test, context.data.y_test),

@@ -70,7 +70,7 @@ def _steps(context):
 
 def _test_episodes(context, n_shot):
     x, y = _split("test")
-    count = QUICK_TEST_EPISODES if context.quick else TEST_EPISODES
+    count = QUICK_TEST_EPISODES if context.settings.quick else TEST_EPISODES
     # The same episodes for every method of a seed.
     return episode_dataset(x, y, N_WAY, n_shot, TEST_QUERIES, meta_batch_size=TEST_META_BATCH,
                            num_episodes=count, seed=1000 + context.seed)
@@ -78,7 +78,7 @@ def _test_episodes(context, n_shot):
 
 def _result(model_or_fn, context, n_shot, step_seconds):
     accuracy = evaluate_episodes(model_or_fn, _test_episodes(context, n_shot),
-                                 QUICK_TEST_EPISODES if context.quick else TEST_EPISODES)
+                                 QUICK_TEST_EPISODES if context.settings.quick else TEST_EPISODES)
     return base.RunResult(accuracy.mean, [], step_seconds,
                           {"ci95_pct": 100 * accuracy.confidence_interval})
 

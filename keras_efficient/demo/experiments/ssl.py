@@ -47,19 +47,19 @@ VAE_LATENT_DIM = 16
 def _joint_embedding(build):
     """A pre-training method that makes two augmented views of an image agree."""
 
-    def prepare(encoder, unlabeled):
+    def prepare(encoder, unlabeled, optimizer):
         augmenter = SimCLRAugmentation.from_preset("digits", seed=PRETRAIN_SEED)
         model = build(encoder, augmenter)
-        model.compile(optimizer=keras.optimizers.Adam(PRETRAIN_LEARNING_RATE))
+        model.compile(optimizer=optimizer)
         return model, {"x": unlabeled, "batch_size": PRETRAIN_BATCH_SIZE}
 
     return prepare
 
 
-def _rotation(encoder, unlabeled):
+def _rotation(encoder, unlabeled, optimizer):
     """Rotation prediction: all four rotations of every image, labelled 0-3."""
     model = keras.Sequential([encoder, keras.layers.Dense(4)], name="rotation_classifier")
-    model.compile(optimizer=keras.optimizers.Adam(PRETRAIN_LEARNING_RATE),
+    model.compile(optimizer=optimizer,
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     rotations = (tf.data.Dataset.from_tensor_slices(unlabeled)
                  .shuffle(len(unlabeled), seed=PRETRAIN_SEED)
@@ -69,7 +69,7 @@ def _rotation(encoder, unlabeled):
     return model, {"x": rotations, "shuffle": False}  # shuffled in the pipeline
 
 
-def _vae(encoder, unlabeled):
+def _vae(encoder, unlabeled, optimizer):
     """A VAE: the encoder plus a Dense posterior head, an MLP decoder to pixel logits."""
     shape = unlabeled.shape[1:]
     posterior = keras.Sequential([encoder, keras.layers.Dense(2 * VAE_LATENT_DIM)])
@@ -78,11 +78,11 @@ def _vae(encoder, unlabeled):
                                 keras.layers.Dense(int(np.prod(shape))),
                                 keras.layers.Reshape(shape)])
     model = VAE(posterior, decoder, VAE_LATENT_DIM, seed=PRETRAIN_SEED)
-    model.compile(optimizer=keras.optimizers.Adam(PRETRAIN_LEARNING_RATE))
+    model.compile(optimizer=optimizer)
     return model, {"x": unlabeled, "batch_size": PRETRAIN_BATCH_SIZE}
 
 
-# Method name -> `(encoder, unlabeled images) -> (compiled model, fit inputs)`.
+# Method name -> `(encoder, unlabeled images, optimizer) -> (compiled model, fit inputs)`.
 METHODS = {
     "simclr": _joint_embedding(lambda encoder, augmenter: SimCLR(
         encoder, ProjectionHead((64,), 32), augmenter, temperature=0.2)),
@@ -98,8 +98,8 @@ METHODS = {
 COLLAPSE_METRICS = ("embedding_std", "active_units", "elbo")  # logged by some methods
 
 
-_PRETRAINED = {}  # (method, epochs, data) -> pre-training results
-_PROBES = {}  # (method, epochs, data, fraction, seed) -> linear-probe results
+_PRETRAINED = {}  # (method, epochs, data, optimizer, learning rate) -> pre-training results
+_PROBES = {}  # (pre-training key, fraction, seed) -> linear-probe results
 
 
 def _encoder(context):
@@ -114,8 +114,9 @@ def _few_labels(context, fraction):
 
 
 def _pretrain_key(method, context):
-    epochs = QUICK_PRETRAIN_EPOCHS if context.quick else PRETRAIN_EPOCHS
-    return method, epochs, id(context.data)
+    settings = context.settings
+    epochs = QUICK_PRETRAIN_EPOCHS if settings.quick else PRETRAIN_EPOCHS
+    return method, epochs, id(context.data), settings.optimizer, settings.learning_rate
 
 
 def _pretrain(method, context):
@@ -131,7 +132,8 @@ def _pretrain(method, context):
         keras.utils.set_random_seed(PRETRAIN_SEED)
         encoder = _encoder(context)
         unlabeled = np.concatenate([context.data.x_train, context.data.x_test])
-        model, inputs = METHODS[method](encoder, unlabeled)
+        model, inputs = METHODS[method](encoder, unlabeled,
+                                        context.make_optimizer(PRETRAIN_LEARNING_RATE))
         base.apply_runtime(model, context)
         timer = base.StepTimer()
         history = model.fit(**inputs, epochs=key[1], verbose=0, callbacks=[timer])
@@ -204,7 +206,7 @@ def _probe(method, fraction, context):
         knn = knn_accuracy(features[:len(y_few)], y_few, features[len(y_few):], data.y_test, k=k)
         keras.utils.set_random_seed(context.seed)
         probe = linear_probe(encoder, data.num_classes)
-        probe.compile(optimizer=keras.optimizers.Adam(PROBE_LEARNING_RATE),
+        probe.compile(optimizer=context.make_optimizer(PROBE_LEARNING_RATE),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         # Full-batch steps in one epoch: Keras's per-epoch overhead would dominate.
         steps = tf.data.Dataset.from_tensors((x_few, y_few)).repeat(PROBE_STEPS)

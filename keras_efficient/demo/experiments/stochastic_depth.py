@@ -6,7 +6,6 @@ Three residual blocks at 16 channels on the 8x8 digits (`ke.models.build_resnet`
 `dropblock` adds DropBlock (rate 0.1, 3x3 blocks) after the last two blocks.
 """
 
-import dataclasses
 
 import keras
 
@@ -23,12 +22,12 @@ def _variant(**resnet_kwargs):
         model = build_resnet(data.x_train.shape[1:], data.num_classes, blocks=BLOCKS,
                              filters=FILTERS, seed=context.seed, **resnet_kwargs)
         model.compile(
-            optimizer=keras.optimizers.Adam(2e-3),
+            optimizer=context.make_optimizer(learning_rate=2e-3),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"],
         )
         # Full batches only: a last, smaller batch would trace the step again.
-        train_data = base.digits_dataset(dataclasses.replace(context, drop_remainder=True))
+        train_data = base.digits_dataset(context, drop_remainder=True)
         return base.train_classifier(model, context, train_data=train_data)
 
     return run

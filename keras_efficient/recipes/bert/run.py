@@ -234,6 +234,14 @@ def run_config(config, out_dir, smoke=False):
     if unknown:
         raise ConfigError(f"{config.path}: unknown key `task.params.{unknown[0]}`. Valid "
                           f"keys: {list(_PARAMS)}.")
+    for key in ("optimizer", "learning_rate"):
+        if trainer[key] is not None:
+            raise ConfigError(f"{config.path}: key `trainer.{key}` does not apply to technique "
+                              f"'bert_agnews': it fine-tunes with Adam at "
+                              f"`task.params.learning_rates` (one rate per variant).")
+    if task["technique"] != "bert_agnews":
+        raise ConfigError(f"{config.path}: key `task.technique` must be 'bert_agnews' for "
+                          f"dataset 'ag_news'; received {task['technique']!r}.")
     if task["dataset"] != "ag_news":
         raise ConfigError(f"{config.path}: key `task.dataset` must be 'ag_news' for "
                           f"technique 'bert_agnews'; received {task['dataset']!r}.")

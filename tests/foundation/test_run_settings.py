@@ -1,0 +1,96 @@
+"""Settings travel one way: config -> `RunSettings.from_config` -> the experiment's
+context; every key reaches what it configures or is an error naming it."""
+
+import keras
+import pytest
+
+from keras_efficient import config
+from keras_efficient.data import load_digits
+from keras_efficient.demo.base import ExperimentContext
+from keras_efficient.demo.base import RunSettings
+from keras_efficient.demo.base import registered_experiments
+
+BASELINE = registered_experiments()["baseline"]
+
+
+def _config(**blocks):
+    return config.validate(blocks, source="c.yaml")
+
+
+def test_run_settings__from_config_carries_every_trainer_runtime_and_task_key():
+    settings = RunSettings.from_config(_config(
+        runtime={"strategy": "cpu", "jit_compile": False, "steps_per_execution": 4},
+        trainer={"optimizer": "sgd", "learning_rate": 0.05, "epochs": 3, "batch_size": 32,
+                 "seeds": [4, 5]},
+        task={"technique": "baseline", "variants": ["mlp"]}), BASELINE)
+    assert (settings.seeds, settings.epochs, settings.batch_size, settings.variants) == (
+        (4, 5), 3, 32, ("mlp",))
+    assert (settings.jit_compile, settings.steps_per_execution) == (False, 4)
+    assert (settings.optimizer, settings.learning_rate) == ("sgd", 0.05)
+    assert type(settings.strategy).__name__ == "OneDeviceStrategy"
+
+
+def test_run_settings__default_config_leaves_the_experiments_own_optimizer():
+    settings = RunSettings.from_config(_config(runtime={"strategy": "cpu"}), BASELINE)
+    assert (settings.optimizer, settings.learning_rate) == (None, None)
+
+
+@pytest.mark.parametrize("blocks, key", [
+    ({"task": {"params": {"rate": 0.1}}}, "task.params"),
+    ({"task": {"variants": ["resnet"]}}, "task.variants"),
+])
+def test_run_settings__key_that_cannot_apply_is_an_error_naming_it(blocks, key):
+    with pytest.raises(config.ConfigError, match=rf"c\.yaml.*`{key}`"):
+        RunSettings.from_config(_config(runtime={"strategy": "cpu"}, **blocks), BASELINE)
+
+
+@pytest.mark.parametrize("blocks, key", [
+    ({"task": {"technique": "bert_agnews"}}, "task.technique"),  # its dataset is ag_news
+    ({"task": {"technique": "nope"}}, "task.technique"),
+    ({"task": {"technique": "bert_agnews", "dataset": "ag_news"},
+      "trainer": {"learning_rate": 1e-4}}, "trainer.learning_rate"),
+    ({"task": {"technique": "bert_agnews", "dataset": "ag_news"},
+      "trainer": {"optimizer": "sgd"}}, "trainer.optimizer"),
+    ({"task": {"dataset": "imagenet"}}, "task.dataset"),
+])
+def test_config_run__key_that_cannot_apply_is_an_error_naming_it(tmp_path, blocks, key):
+    with pytest.raises(config.ConfigError, match=rf"c\.yaml.*`{key}`"):
+        config.run(_config(**blocks), tmp_path)
+
+
+def test_make_optimizer__settings_override_the_experiments_own_choice():
+    context = ExperimentContext(data=None, seed=0, epochs=1)
+    own = context.make_optimizer(2e-3)
+    assert isinstance(own, keras.optimizers.Adam)
+    assert float(own.learning_rate) == pytest.approx(2e-3)
+    context = ExperimentContext(data=None, seed=0, epochs=1,
+                                settings=RunSettings(optimizer="sgd", learning_rate=0.05))
+    chosen = context.make_optimizer(2e-3)
+    assert isinstance(chosen, keras.optimizers.SGD)
+    assert float(chosen.learning_rate) == pytest.approx(0.05)
+
+
+class _Fitting(Exception):
+    """Raised by `fit` with the model's optimizer: what the variant compiled."""
+
+
+# The experiments that hard-coded Adam; the default settings keep their own rates.
+@pytest.mark.parametrize("experiment, variant, own_rate", [
+    ("stochastic_depth", "stochastic_depth", 2e-3),
+    ("ssl", "simclr_probe", 1e-3),
+])
+@pytest.mark.parametrize("settings", [
+    RunSettings(quick=True), RunSettings(quick=True, optimizer="sgd", learning_rate=0.05)],
+    ids=["own", "configured"])
+def test_trainer_optimizer__reaches_the_experiments_compile(monkeypatch, experiment, variant,
+                                                            own_rate, settings):
+    def fit(model, *args, **kwargs):
+        raise _Fitting(model.optimizer)
+
+    monkeypatch.setattr(keras.Model, "fit", fit)
+    run = registered_experiments()[experiment].variants[variant]
+    with pytest.raises(_Fitting) as fitting:
+        run(ExperimentContext(data=load_digits(), seed=0, epochs=1, settings=settings))
+    optimizer = fitting.value.args[0]
+    assert type(optimizer) is type(keras.optimizers.get(settings.optimizer or "adam"))
+    assert float(optimizer.learning_rate) == pytest.approx(settings.learning_rate or own_rate)
