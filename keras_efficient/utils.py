@@ -7,9 +7,53 @@ import os
 
 import keras
 
-#: Decorator for every public layer, loss, schedule, callback and model, so that
-#: `keras.saving.load_model` finds them without `custom_objects`.
-register = keras.saving.register_keras_serializable(package="keras_efficient")
+_register_serializable = keras.saving.register_keras_serializable(package="keras_efficient")
+
+#: Every declared public path ("keras_efficient.layers.DropBlock2D") and its
+#: object, filled by `register` and `export` where the objects are defined;
+#: `tests/test_namespaces.py` checks that each namespace module imports
+#: exactly the names declared under it.
+PUBLIC_API = {}
+
+
+def export(*paths):
+    """Declare the public paths of a function, class or constant, as `keras_export` does.
+
+    `@export("keras_efficient.layers.stochastic_depth_survival")` above the
+    definition, or `export("keras_efficient.data.TFDS_DATASETS")(TFDS_DATASETS)`
+    for a constant; the namespace module (`keras_efficient/layers.py`) imports
+    the name. Returns the object unchanged.
+    """
+    for path in paths:
+        if not (isinstance(path, str) and path.startswith("keras_efficient.")):
+            raise ValueError(
+                "Invalid value received for argument `paths`. Expected public paths "
+                f"such as 'keras_efficient.layers.DropBlock2D'. Received: {path!r}")
+
+    def declare(obj):
+        for path in paths:
+            PUBLIC_API[path] = obj
+        return obj
+
+    return declare
+
+
+def register(*paths):
+    """Register a class for `.keras` files and declare its public paths.
+
+    `@register("keras_efficient.layers.DropBlock2D")` above a public layer,
+    loss, schedule, callback or model: `keras.saving.load_model` then finds it
+    without `custom_objects` (as "keras_efficient>DropBlock2D"), and the path
+    is declared as with `export`. Bare `@register` registers a class that is
+    saved inside others but has no public path.
+    """
+    if len(paths) == 1 and not isinstance(paths[0], str):
+        return _register_serializable(paths[0])
+
+    def declare(cls):
+        return export(*paths)(_register_serializable(cls))
+
+    return declare
 
 
 def _describe_range(low, high, low_inclusive, high_inclusive):
@@ -204,6 +248,20 @@ def random_generator(seed):
     if seed is None:
         return tf.random.Generator.from_non_deterministic_state()
     return tf.random.Generator.from_seed(validate_seed("seed", seed))
+
+
+class RestoresCompile:
+    """Mixin for models with their own `compile`: `.keras` loading compiles through it.
+
+    Keras's `Model.compile_from_config` skips a `compile` the model overrides
+    (it cannot know its arguments); a model whose `compile` takes the arguments
+    it saved (those of `get_compile_config`) derives from this mixin first.
+    """
+
+    def compile_from_config(self, config):
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
 
 
 def from_config_with_layers(cls, config, *keys):

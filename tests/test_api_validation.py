@@ -52,6 +52,19 @@ NAMESPACES = {
     "ke.federated": ke.federated,
     "ke.recipes.in_context": ke.recipes.in_context,
 }
+# Public callables outside the namespaces above, still checked: the BERT smoke
+# run's scaffolding (in `ke.testing`) and what `ke.distribute` no longer exports.
+ALSO_CHECKED = {
+    "ke.testing.smoke_environment": ke.recipes.bert.run.smoke_environment,
+    "ke.testing.write_tiny_encoder": ke.recipes.bert.run.write_tiny_encoder,
+    "keras_efficient.distribute.strategy.StrategyChoice": ke.distribute.strategy.StrategyChoice,
+    "keras_efficient.distribute.settings.TrainingSettings":
+        ke.distribute.settings.TrainingSettings,
+    "keras_efficient.distribute.multi_worker.patch_keras_for_multi_worker":
+        ke.distribute.multi_worker.patch_keras_for_multi_worker,
+    "keras_efficient.distribute.xla.jit_compile_for_device":
+        ke.distribute.xla.jit_compile_for_device,
+}
 try:  # Flower is the optional `federated` extra (which `test` installs)
     from keras_efficient.federated import flower
 
@@ -281,8 +294,8 @@ TABLE = {
         args={"num_classes": SIZE, "num_subclasses": SIZE},
         probe=_probe_layer((2, 3))),
     "ke.layers.stochastic_depth_survival": Entry(
-        base=lambda: {"l": 1, "L": 4},
-        args={"l": COUNT, "L": SIZE, "final_survival": FRACTION},
+        base=lambda: {"block_index": 1, "num_blocks": 4},
+        args={"block_index": COUNT, "num_blocks": SIZE, "final_survival": FRACTION},
         probe=lambda p: [np.asarray(p)]),
     # losses
     # `reduction` is checked by keras.losses.Loss.
@@ -456,8 +469,8 @@ TABLE = {
                                             probe=_probe_pacing)
        for name in ("exponential", "linear", "logarithmic", "quadratic", "root", "step")},
     # distribute
-    "ke.distribute.StrategyChoice": Entry(),  # a record returned by choose_strategy
-    "ke.distribute.TrainingSettings": Entry(
+    "keras_efficient.distribute.strategy.StrategyChoice": Entry(),  # a record returned by choose_strategy
+    "keras_efficient.distribute.settings.TrainingSettings": Entry(
         base=lambda: {"device_type": "CPU", "jit_compile": False, "steps_per_execution": 1,
                       "dtype_policy": "float32", "drop_remainder": False, "num_replicas": 2},
         args={"device_type": CHOICE, "steps_per_execution": SIZE, "dtype_policy": CHOICE,
@@ -476,9 +489,9 @@ TABLE = {
     "ke.distribute.get_distribution": Entry(),  # no argument
     "ke.distribute.is_chief": Entry(run_accepted=False),
     "ke.distribute.task_info": Entry(run_accepted=False),
-    "ke.distribute.patch_keras_for_multi_worker": Entry(run_accepted=False),
+    "keras_efficient.distribute.multi_worker.patch_keras_for_multi_worker": Entry(run_accepted=False),
     "ke.distribute.jit_compile_for": Entry(run_accepted=False),
-    "ke.distribute.jit_compile_for_device": Entry(
+    "keras_efficient.distribute.xla.jit_compile_for_device": Entry(
         base=lambda: {"device_type": "CPU"}, args={"device_type": CHOICE}),
     "ke.distribute.recommended_settings": Entry(run_accepted=False),
     "ke.distribute.shard_dataset": Entry(
@@ -522,11 +535,11 @@ TABLE = {
         args={"out_dir": Arg("path")}, run_accepted=False),
     "ke.recipes.bert.shuffle_weights": Entry(
         base=lambda: {"model": _mlp()}, args={"seed": SEED}),
-    "ke.recipes.bert.smoke_environment": Entry(
+    "ke.testing.smoke_environment": Entry(
         args={"num_examples": SIZE}, call=lambda context: context.__enter__()),
     "ke.recipes.bert.tfhub_to_keras_hub_name": Entry(
         base=lambda: {"name": "layer_0/kernel:0"}, args={"name": KEY}),
-    "ke.recipes.bert.write_tiny_encoder": Entry(
+    "ke.testing.write_tiny_encoder": Entry(
         base=lambda: {"directory": os.path.join(tempfile.gettempdir(), "ke_unused_encoder")},
         args={"directory": Arg("path"), "seed": SEED_INT}, run_accepted=False),
     # meta-learning
@@ -724,7 +737,7 @@ def public_callables():
                     or module == "keras_efficient.utils"):
                 continue
             found[f"{prefix}.{name}"] = value
-    return found
+    return {**found, **ALSO_CHECKED}
 
 
 def _entries():

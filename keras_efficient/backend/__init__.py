@@ -17,22 +17,26 @@ import keras
 
 if keras.backend.backend() == "jax":
     from keras_efficient.backend.jax import StatefulSteps
+    from keras_efficient.backend.jax import all_gather
     from keras_efficient.backend.jax import all_reduce_sum
     from keras_efficient.backend.jax import apply_gradients
     from keras_efficient.backend.jax import cond
     from keras_efficient.backend.jax import dense_gradient
     from keras_efficient.backend.jax import float64_scope
+    from keras_efficient.backend.jax import replica_offset
     from keras_efficient.backend.jax import replicas_in_sync
     from keras_efficient.backend.jax import stateless_value_and_gradients
     from keras_efficient.backend.jax import value_and_gradients
     from keras_efficient.backend.jax import variable_scope
 else:
     from keras_efficient.backend.tensorflow import StatefulSteps
+    from keras_efficient.backend.tensorflow import all_gather
     from keras_efficient.backend.tensorflow import all_reduce_sum
     from keras_efficient.backend.tensorflow import apply_gradients
     from keras_efficient.backend.tensorflow import cond
     from keras_efficient.backend.tensorflow import dense_gradient
     from keras_efficient.backend.tensorflow import float64_scope
+    from keras_efficient.backend.tensorflow import replica_offset
     from keras_efficient.backend.tensorflow import replicas_in_sync
     from keras_efficient.backend.tensorflow import stateless_value_and_gradients
     from keras_efficient.backend.tensorflow import value_and_gradients

@@ -10,18 +10,14 @@ keeps Keras's backend everywhere else (eager calls, a model's step); its
 in use. Layers written with `self.backend` ops instead of `keras.ops` run in
 both places.
 
-Keras 3.15 exports none of this publicly: this module is the package's only
-import of it, so a Keras upgrade that moves it is fixed here.
+Keras exports none of this publicly: it comes from `keras_compat`, the
+package's one place for private Keras API.
 """
 
-# Private Keras API (not exported in Keras 3.15); keep every such import here.
-try:
-    from keras.src.layers.preprocessing.data_layer import DataLayer
-except ImportError:  # Older Keras 3 releases named it `TFDataLayer`.
-    from keras.src.layers.preprocessing.tf_data_layer import TFDataLayer as DataLayer
-from keras.src.utils.backend_utils import DynamicBackend
-from keras.src.utils.backend_utils import in_tf_graph
-from keras.src.utils.jax_utils import is_in_jax_tracing_scope
+from keras_efficient.backend.keras_compat import DataLayer
+from keras_efficient.backend.keras_compat import DynamicBackend
+from keras_efficient.backend.keras_compat import in_tf_graph
+from keras_efficient.backend.keras_compat import is_in_jax_tracing_scope
 
 __all__ = ["DataLayer", "DynamicBackend", "data_backend"]
 

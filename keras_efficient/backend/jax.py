@@ -17,7 +17,8 @@ import contextlib
 
 import jax
 import keras
-from keras.src.backend.common.stateless_scope import get_stateless_scope
+
+from keras_efficient.backend.keras_compat import get_stateless_scope
 
 
 def _state_variables(model, training):
@@ -128,6 +129,16 @@ def dense_gradient(gradient):
 def all_reduce_sum(tensors):
     """`tensors`: a step already computes on the global batch (`replicas_in_sync()` is 1)."""
     return tensors
+
+
+def all_gather(values):
+    """`values`: a step already computes on the global batch (`replicas_in_sync()` is 1)."""
+    return values
+
+
+def replica_offset(values):
+    """0: a step's rows are the whole global batch."""
+    return 0
 
 
 def apply_gradients(optimizer, gradients, variables):

@@ -61,6 +61,40 @@ def all_reduce_sum(tensors):
     return tf.distribute.get_replica_context().all_reduce("sum", tensors)
 
 
+def _multi_replica_context():
+    """The replica context of a step on several replicas, else None."""
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return None
+    return context
+
+
+def all_gather(values):
+    """`values` (a tensor or a list of them) of every replica, stacked along the batch.
+
+    `values` itself outside a step on several replicas. The backward pass of
+    `ReplicaContext.all_gather` is correct: the gradient arriving at the
+    gathered tensor is summed over replicas and sliced back to each replica's
+    rows, so every example gets the gradient it causes on every replica.
+    """
+    context = _multi_replica_context()
+    if context is None:
+        return values
+    return context.all_gather(values, axis=0)
+
+
+def replica_offset(values):
+    """Where this replica's rows of `values` start in `all_gather(values)` (0 on one replica).
+
+    Replicas may hold different batch sizes (the last batch of an epoch).
+    """
+    context = _multi_replica_context()
+    if context is None:
+        return 0
+    sizes = context.all_gather(tf.shape(values)[:1], axis=0)
+    return tf.reduce_sum(sizes[: context.replica_id_in_sync_group])
+
+
 def apply_gradients(optimizer, gradients, variables):
     """`optimizer.apply_gradients` of `gradients` to `variables`."""
     optimizer.apply_gradients(zip(gradients, variables))

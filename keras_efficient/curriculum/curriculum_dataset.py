@@ -4,6 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_efficient.curriculum.pacing import PacingFunction
+from keras_efficient.utils import export
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_key
 from keras_efficient.utils import validate_seed
@@ -15,6 +16,7 @@ ORDERINGS = ("curriculum", "anti_curriculum", "random")
 MAX_STEPS = 10**8
 
 
+@export("keras_efficient.curriculum.CurriculumDataset")
 class CurriculumDataset(tf.data.Dataset):
     """Batches drawn, at step t, from the easiest ⌈p(t)·N⌉ training examples.
 

@@ -16,7 +16,8 @@ from keras_efficient.utils import validate_size
 _TABLES = ("loss_sum", "presentations", "last_correct", "forgetting", "first_learned")
 
 
-@register
+@register("keras_efficient.callbacks.ExampleStatistics",
+          "keras_efficient.curriculum.ExampleStatistics")
 class ExampleStatistics(keras.callbacks.Callback):
     """Records per-example loss, first-learned epoch and forgetting events in `fit`.
 

@@ -27,6 +27,7 @@ import numpy as np
 from keras import ops
 
 from keras_efficient.backend import float64_scope
+from keras_efficient.utils import export
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_number
@@ -35,6 +36,7 @@ from keras_efficient.utils import validate_size
 WU_KINDS = ("linear", "quadratic", "root", "step", "exponential", "logarithmic")
 
 
+@export("keras_efficient.curriculum.pacing.PacingFunction")
 class PacingFunction(keras.optimizers.schedules.LearningRateSchedule):
     """Base class: `pacing(step)` is the enabled fraction p(step) in (0, 1].
 
@@ -66,7 +68,7 @@ class PacingFunction(keras.optimizers.schedules.LearningRateSchedule):
         return {"total_steps": self.total_steps}
 
 
-@register
+@register("keras_efficient.curriculum.pacing.WuPacing")
 class WuPacing(PacingFunction):
     """The pacing functions of Wu et al. 2021, as fractions of the data.
 
@@ -140,7 +142,7 @@ class WuPacing(PacingFunction):
                 "full_data_fraction": self.full_data_fraction}
 
 
-@register
+@register("keras_efficient.curriculum.pacing.ExponentialPacing")
 class ExponentialPacing(PacingFunction):
     """Hacohen & Weinshall's exponential pacing: min(1, s·inc^k(t)).
 
@@ -210,42 +212,50 @@ class ExponentialPacing(PacingFunction):
                 "increase": self.increase, "step_length": self.step_length}
 
 
+@export("keras_efficient.curriculum.pacing.linear")
 def linear(total_steps, start_fraction=0.2, full_data_fraction=0.8):
     """Wu et al.'s linear pacing: b + (1 - b)·t/(aT), clipped at 1."""
     return WuPacing(total_steps, "linear", start_fraction, full_data_fraction)
 
 
+@export("keras_efficient.curriculum.pacing.quadratic")
 def quadratic(total_steps, start_fraction=0.2, full_data_fraction=0.8):
     """Wu et al.'s quadratic pacing: b + (1 - b)·(t/(aT))², clipped at 1."""
     return WuPacing(total_steps, "quadratic", start_fraction, full_data_fraction)
 
 
+@export("keras_efficient.curriculum.pacing.root")
 def root(total_steps, start_fraction=0.2, full_data_fraction=0.8):
     """Wu et al.'s root pacing: b + (1 - b)·√(t/(aT)), clipped at 1."""
     return WuPacing(total_steps, "root", start_fraction, full_data_fraction)
 
 
+@export("keras_efficient.curriculum.pacing.step")
 def step(total_steps, start_fraction=0.2, full_data_fraction=0.8):
     """Wu et al.'s step pacing (the book's "fixed fraction, then all the data"):
     b until step a·T, then 1."""
     return WuPacing(total_steps, "step", start_fraction, full_data_fraction)
 
 
+@export("keras_efficient.curriculum.pacing.exponential")
 def exponential(total_steps, start_fraction=0.2, full_data_fraction=0.8):
     """Wu et al.'s exponential pacing: b + (1 - b)(e^{10t/(aT)} - 1)/(e^{10} - 1)."""
     return WuPacing(total_steps, "exponential", start_fraction, full_data_fraction)
 
 
+@export("keras_efficient.curriculum.pacing.logarithmic")
 def logarithmic(total_steps, start_fraction=0.2, full_data_fraction=0.8):
     """Wu et al.'s logarithmic pacing: b + (1 - b)(1 + 0.1·log(t/(aT) + e^{-10}))."""
     return WuPacing(total_steps, "logarithmic", start_fraction, full_data_fraction)
 
 
+@export("keras_efficient.curriculum.pacing.fixed_exponential")
 def fixed_exponential(total_steps, start_fraction=0.04, increase=1.9, step_length=100):
     """Hacohen & Weinshall's fixed exponential pacing: min(1, s·inc^⌊t/L⌋)."""
     return ExponentialPacing(total_steps, start_fraction, increase, step_length)
 
 
+@export("keras_efficient.curriculum.pacing.varied_exponential")
 def varied_exponential(total_steps, step_lengths, start_fraction=0.04, increase=1.9):
     """Hacohen & Weinshall's varied exponential pacing: the i-th increase after the
     first i of `step_lengths` (the last length repeats)."""

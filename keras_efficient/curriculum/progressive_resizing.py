@@ -14,7 +14,8 @@ INTERPOLATIONS = ("area", "bicubic", "bilinear", "gaussian", "lanczos3", "lanczo
                   "mitchellcubic", "nearest")
 
 
-@register
+@register("keras_efficient.callbacks.ProgressiveResizing",
+          "keras_efficient.curriculum.ProgressiveResizing")
 class ProgressiveResizing(ShapeSchedule):
     """Trains on downscaled images whose size grows to full size during training.
 

@@ -7,11 +7,13 @@ epoch, forgetting events) come from `ExampleStatistics`. Every score is
 
 import numpy as np
 
+from keras_efficient.utils import export
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_number
 from keras_efficient.utils import validate_size
 
 
+@export("keras_efficient.curriculum.rarity_scores")
 def rarity_scores(tokens, padding_id=None, reduction="mean"):
     """How rare an example's tokens (or categorical features) are in the data.
 
@@ -47,6 +49,7 @@ def rarity_scores(tokens, padding_id=None, reduction="mean"):
                      for row in sequences])
 
 
+@export("keras_efficient.curriculum.teacher_scores")
 def teacher_scores(teacher, x, y, kind="loss", from_logits=False, batch_size=256):
     """Difficulty by a pre-trained teacher: its loss or its confidence in the label.
 

@@ -9,7 +9,8 @@ from keras_efficient.utils import register
 from keras_efficient.utils import validate_size
 
 
-@register
+@register("keras_efficient.callbacks.SequenceLengthWarmup",
+          "keras_efficient.curriculum.SequenceLengthWarmup")
 class SequenceLengthWarmup(ShapeSchedule):
     """Truncates training sequences to a length that grows during warm-up.
 

@@ -4,12 +4,14 @@ import dataclasses
 
 import numpy as np
 
+from keras_efficient.utils import export
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_number
 from keras_efficient.utils import validate_seed
 from keras_efficient.utils import validate_size
 
 
+@export("keras_efficient.data.Digits")
 @dataclasses.dataclass
 class Digits:
     """Train/test split of the digits as float32 images in [0, 1].
@@ -27,6 +29,7 @@ class Digits:
     num_classes: int = 10
 
 
+@export("keras_efficient.data.load_digits")
 def load_digits(image_size=8, channels=1, test_fraction=0.25, seed=0):
     """Load scikit-learn's 1,797 bundled digits, offline, with a seeded split.
 

@@ -2,11 +2,13 @@
 
 import numpy as np
 
+from keras_efficient.utils import export
 from keras_efficient.utils import validate_number
 from keras_efficient.utils import validate_seed
 from keras_efficient.utils import validate_size
 
 
+@export("keras_efficient.data.few_label_subset")
 def few_label_subset(x, y, fraction, seed=0, return_indices=False):
     """A stratified subset holding `fraction` of the labels, at least one per class.
 
@@ -54,6 +56,7 @@ def few_label_subset(x, y, fraction, seed=0, return_indices=False):
     return x_subset, y[indices]
 
 
+@export("keras_efficient.data.group_classes")
 def group_classes(y, groups):
     """Relabel classes into superclasses: class `c` becomes the index of its group.
 
@@ -90,6 +93,7 @@ def group_classes(y, groups):
     return lookup(y) if y.size else y.astype("int32")
 
 
+@export("keras_efficient.data.symmetric_label_noise")
 def symmetric_label_noise(y, fraction, num_classes, seed=0):
     """Flip a share of the labels, each to a uniformly drawn *other* class.
 

@@ -2,6 +2,7 @@
 
 import dataclasses
 
+from keras_efficient.utils import export
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_key
 from keras_efficient.utils import validate_path
@@ -26,8 +27,10 @@ TFDS_DATASETS = {
     "ag_news": TfdsDataset("ag_news_subset", ("description", "label"), "train", "test"),
     "omniglot": TfdsDataset("omniglot", ("image", "alphabet", "label"), "train", "test"),
 }
+export("keras_efficient.data.TFDS_DATASETS")(TFDS_DATASETS)
 
 
+@export("keras_efficient.data.load_tfds")
 def load_tfds(name, split="train", data_dir=None, download=True, shuffle_files=False):
     """Load one split of a named dataset as a `tf.data.Dataset` of tuples.
 

@@ -4,9 +4,10 @@ class-level outputs."""
 
 import keras
 from keras import ops
-from keras.src.losses.loss import unscale_loss_for_distribution  # not public in Keras 3.15
 
+from keras_efficient.backend import keras_compat
 from keras_efficient.distillation.subclass_head import class_logits_from_subclass_logits
+from keras_efficient.utils import RestoresCompile
 
 # Stateless, so one instance serves every model; a `Loss` object (not the bare
 # function) so sample weights and the 1 / replicas scaling are Keras's own.
@@ -30,21 +31,12 @@ def output_size(model):
 
 def regularization_loss(model):
     """The sum of `model.losses` (kernel regularizers, `add_loss`), scaled as Keras does."""
-    return sum((model._aggregate_additional_loss(loss) for loss in model.losses), 0.0)
+    return sum((keras_compat.additional_loss(model, loss) for loss in model.losses), 0.0)
 
 
 def track(tracker, loss):
     """Update a `Mean` tracker with `loss`, undoing Keras's 1 / replicas scaling."""
-    tracker.update_state(unscale_loss_for_distribution(loss))
-
-
-class RestoresCompile:
-    """Mixin for models with their own `compile`: `.keras` loading compiles through it."""
-
-    def compile_from_config(self, config):
-        self.compile(**keras.saving.deserialize_keras_object(config))
-        if self.built:
-            self.optimizer.build(self.trainable_variables)
+    tracker.update_state(keras_compat.unscale_loss_for_distribution(loss))
 
 
 class SubclassOutputs(RestoresCompile):
@@ -64,8 +56,7 @@ class SubclassOutputs(RestoresCompile):
                 "computes its crossentropy on the class logits itself; expected "
                 f"loss=None. Received: loss={loss!r}"
             )
-        # Straight to Keras: a distiller's own `compile` would ask for a loss.
-        keras.Model.compile(self, optimizer=optimizer, **kwargs)
+        super().compile(optimizer=optimizer, **kwargs)
 
     def class_crossentropy(self, y, subclass_logits, sample_weight=None):
         """Crossentropy of integer labels `y` and the class logits (scaled as Keras does)."""

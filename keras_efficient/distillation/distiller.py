@@ -2,9 +2,11 @@
 
 import keras
 
+from keras_efficient.backend import keras_compat
 from keras_efficient.distillation import base
 from keras_efficient.distillation.knowledge_distillation import KnowledgeDistillation
 from keras_efficient.schedules import step_counter
+from keras_efficient.utils import RestoresCompile
 from keras_efficient.utils import from_config_with_layers
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_number
@@ -13,8 +15,8 @@ _DEFAULT_TEMPERATURE = 4.0
 _DEFAULT_ALPHA = 0.9
 
 
-@register
-class Distiller(base.RestoresCompile, keras.Model):
+@register("keras_efficient.models.Distiller")
+class Distiller(RestoresCompile, keras.Model):
     """Train a student on `alpha * KD + (1 - alpha) * CE` from a frozen teacher.
 
     `fit(x, y)` trains the student on the soft-target loss of
@@ -84,6 +86,10 @@ class Distiller(base.RestoresCompile, keras.Model):
         2015. https://arxiv.org/abs/1503.02531
     """
 
+    # False where `student_loss` is built in (subclass distillation): `compile`
+    # then takes no loss and not keras-io's form.
+    _student_loss_compiled = True
+
     def __init__(self, teacher, student, temperature=None, alpha=None, **kwargs):
         _reject_keras_distiller_arguments(temperature, kwargs)
         super().__init__(**kwargs)
@@ -133,12 +139,15 @@ class Distiller(base.RestoresCompile, keras.Model):
             ("student_loss_fn", student_loss_fn), ("distillation_loss_fn", distillation_loss_fn),
             ("alpha", alpha), ("temperature", temperature)) if value is not None}
         self._keras_io_losses = None
+        if keras_io and not self._student_loss_compiled:
+            raise TypeError(f"{type(self).__name__}.compile() got an unexpected keyword "
+                            f"argument '{next(iter(keras_io))}'")
         if keras_io:
             self._use_keras_io_form(loss, keras_io)
             super().compile(optimizer=optimizer, **kwargs)
             return
         self._use_constructor_weights()
-        if loss is None and self.alpha < 1:
+        if loss is None and self.alpha < 1 and self._student_loss_compiled:
             raise ValueError(
                 "Invalid value received for argument `loss`. Expected the student's loss "
                 f"on the labels (for the (1 - alpha) term, alpha={self.alpha}). "
@@ -220,7 +229,7 @@ class Distiller(base.RestoresCompile, keras.Model):
         """The supervised term: the compiled loss (or `student_loss_fn`) on the labels."""
         if self._keras_io_losses is not None:
             return self._keras_io_losses[0](y, y_pred, sample_weight)
-        return self._compile_loss(y, y_pred, sample_weight)
+        return keras_compat.compiled_loss(self)(y, y_pred, sample_weight)
 
     def distillation_loss(self, teacher_logits, student_logits, temperature, sample_weight=None):
         """The soft-target term, `T^2`-scaled: ours, or keras-io's on probabilities."""

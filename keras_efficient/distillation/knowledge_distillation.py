@@ -35,7 +35,7 @@ def knowledge_distillation(teacher_logits, student_logits, temperature=4.0):
     return crossentropy * ops.square(ops.cast(temperature, "float32"))
 
 
-@register
+@register("keras_efficient.losses.KnowledgeDistillation")
 class KnowledgeDistillation(ScheduledTemperature, keras.losses.Loss):
     """Knowledge distillation: crossentropy between softened teacher and student.
 

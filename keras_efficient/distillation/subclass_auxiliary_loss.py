@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_efficient import backend
 from keras_efficient.schedules.step_counter import ScheduledTemperature
 from keras_efficient.schedules.step_counter import serialize_scheduled
 from keras_efficient.schedules.step_counter import validate_scheduled
@@ -10,24 +11,6 @@ from keras_efficient.utils import register
 
 # The variance epsilon of the paper's official implementation.
 _VARIANCE_EPSILON = 1e-9
-
-
-def _gather_over_replicas(values):
-    """`values` of every replica, stacked along the batch, inside a TF replica context.
-
-    `ReplicaContext.all_gather` has a correct backward pass: the gradient
-    arriving at the gathered tensor is summed over replicas and sliced back to
-    each replica's rows, so every example's logits get the gradient they cause
-    on every replica (no gradient off by the replica count).
-    """
-    if keras.backend.backend() != "tensorflow":
-        return values
-    import tensorflow as tf
-
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return values
-    return context.all_gather(values, axis=0)
 
 
 def subclass_auxiliary_loss(subclass_logits, temperature=1.0):
@@ -56,13 +39,14 @@ def subclass_auxiliary_loss(subclass_logits, temperature=1.0):
     variance = ops.var(logits, axis=-1, keepdims=True)
     normalized = (logits - mean) * ops.rsqrt(variance + _VARIANCE_EPSILON)
     normalized = normalized / ops.sqrt(temperature * num_subclasses)
-    everyone = _gather_over_replicas(normalized)
+    # The gathered rows get the gradient they cause here (`all_gather`'s backward pass).
+    everyone = backend.all_gather(normalized)
     similarities = ops.matmul(normalized, ops.transpose(everyone))
     batch_size = ops.cast(ops.shape(everyone)[0], "float32")
     return ops.logsumexp(similarities, axis=-1) - 1.0 / temperature - ops.log(batch_size)
 
 
-@register
+@register("keras_efficient.losses.SubclassAuxiliaryLoss")
 class SubclassAuxiliaryLoss(ScheduledTemperature, keras.losses.Loss):
     """Auxiliary loss of a subclass teacher: spread the examples over the subclasses.
 

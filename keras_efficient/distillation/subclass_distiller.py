@@ -8,7 +8,7 @@ from keras_efficient.utils import register
 from keras_efficient.utils import validate_number
 
 
-@register
+@register("keras_efficient.models.SubclassDistiller")
 class SubclassDistiller(base.SubclassOutputs, Distiller):
     """Distil a `SubclassTeacher`'s subclass logits into a student with as many.
 
@@ -58,6 +58,8 @@ class SubclassDistiller(base.SubclassOutputs, Distiller):
         Muller, Kornblith, Hinton, "Subclass Distillation", 2020, section 3.
         https://arxiv.org/abs/2002.03936
     """
+
+    _student_loss_compiled = False
 
     def __init__(self, teacher, student, alpha=0.5, temperature=4.0, **kwargs):
         if not isinstance(teacher, SubclassTeacher):

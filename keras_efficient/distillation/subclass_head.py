@@ -44,7 +44,7 @@ def class_logits_from_subclass_logits(subclass_logits, num_classes):
     return ops.logsumexp(grouped, axis=-1)
 
 
-@register
+@register("keras_efficient.layers.SubclassHead")
 class SubclassHead(keras.layers.Layer):
     """A dense head with `num_subclasses` logits, `num_subclasses // num_classes` per class.
 

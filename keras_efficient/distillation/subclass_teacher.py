@@ -11,7 +11,7 @@ from keras_efficient.utils import register
 from keras_efficient.utils import validate_number
 
 
-@register
+@register("keras_efficient.models.SubclassTeacher")
 class SubclassTeacher(base.SubclassOutputs, keras.Model):
     """A backbone with a `SubclassHead`, trained on `CE(classes) + beta * L_aux`.
 

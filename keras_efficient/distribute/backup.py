@@ -6,13 +6,15 @@ import shutil
 
 import keras
 
+from keras_efficient.backend import keras_compat
 from keras_efficient.distribute.multi_worker import task_info
 from keras_efficient.utils import MAX_SIZE
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_path
 
 
-@register
+@register("keras_efficient.callbacks.BackupAndRestore",
+          "keras_efficient.distribute.BackupAndRestore")
 class BackupAndRestore(keras.callbacks.Callback):
     """Back up weights, optimizer state and position; resume exactly after a crash.
 
@@ -52,7 +54,7 @@ class BackupAndRestore(keras.callbacks.Callback):
         self.backup_dir = validate_path("backup_dir", backup_dir)
         self.save_freq = save_freq
         self.delete_checkpoint = delete_checkpoint
-        # Set by ke.distribute.fit: the run's epoch count and, while finishing an
+        # Set by `resume`: the run's epoch count and, while finishing an
         # interrupted epoch, how many of its steps were done before the restart.
         self.total_epochs = None
         self.step_offset = 0
@@ -85,6 +87,21 @@ class BackupAndRestore(keras.callbacks.Callback):
         model.load_weights(os.path.join(self.worker_dir, position["weights"]))
         return int(position["epoch"]), int(position["step"])
 
+    def resume(self, model, total_epochs):
+        """Restore `model` for a caller that restarts `fit` itself; return `(epoch, step)`.
+
+        `ke.distribute.fit` calls it, then starts `fit` at `epoch` (on the
+        remaining batches of that epoch when `step > 0`). From then on this
+        callback leaves `fit`'s initial epoch alone, counts that epoch's steps
+        from `step`, and deletes the backup after `total_epochs` epochs rather
+        than at the end of each `fit` call.
+        """
+        self._managed = True
+        self.total_epochs = total_epochs
+        epoch, step = self.restore(model)
+        self.step_offset = step
+        return epoch, step
+
     def on_train_begin(self, logs=None):
         if self._managed:
             return
@@ -96,7 +113,7 @@ class BackupAndRestore(keras.callbacks.Callback):
                 "its beginning, which would apply those steps twice: resume with "
                 "`ke.distribute.fit`, or back up with save_freq='epoch'."
             )
-        self.model._initial_epoch = epoch
+        keras_compat.set_initial_epoch(self.model, epoch)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch

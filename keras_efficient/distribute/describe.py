@@ -9,6 +9,7 @@ import tensorflow as tf
 from keras_efficient.distribute.strategy import STRATEGY_KINDS
 from keras_efficient.distribute.strategy import choose_strategy
 from keras_efficient.distribute.xla import jit_compile_for_device
+from keras_efficient.utils import export
 from keras_efficient.utils import validate_choice
 
 _PACKAGES = ("keras-efficient", "tensorflow", "keras", "jax", "keras-hub", "tensorflow-text",
@@ -28,6 +29,7 @@ def _device_type_of(choice):
     return "GPU" if any("GPU" in device.upper() for device in choice.devices) else "CPU"
 
 
+@export("keras_efficient.distribute.describe")
 def describe(kind="auto", tpu=None):
     """A dict: backend, versions, devices, chosen strategy, XLA choice, dtype policy.
 
@@ -69,6 +71,7 @@ def _describe_jax():
     }
 
 
+@export("keras_efficient.distribute.format_description")
 def format_description(description):
     """`describe()` as aligned text lines."""
     lines = [

@@ -5,12 +5,15 @@ import os
 
 import keras
 
+from keras_efficient.utils import export
+
 logger = logging.getLogger("keras_efficient")
 
 #: Set by a multi-host launch (see `keras.distribution.initialize`).
 _MULTI_HOST_VARIABLE = "KERAS_DISTRIBUTION_NUM_PROCESSES"
 
 
+@export("keras_efficient.distribute.get_distribution")
 def get_distribution():
     """`keras.distribution.DataParallel` over every device of the job (JAX backend).
 

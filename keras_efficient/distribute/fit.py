@@ -9,6 +9,7 @@ from keras_efficient.distribute.multi_worker import patch_keras_for_multi_worker
 from keras_efficient.distribute.multi_worker import require_tensorflow
 from keras_efficient.distribute.sharding import SHARD_POLICIES
 from keras_efficient.distribute.sharding import shard_dataset
+from keras_efficient.utils import export
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_size
 
@@ -30,6 +31,7 @@ def _merge(histories):
     return merged
 
 
+@export("keras_efficient.distribute.fit")
 def fit(
     model,
     dataset,
@@ -113,12 +115,10 @@ def fit(
     backup = next((c for c in callbacks if isinstance(c, BackupAndRestore)), None)
     epoch, step = 0, 0
     if backup is not None:
-        backup._managed = True
-        backup.total_epochs = epochs
         with model.distribute_strategy.scope():
             if not model.built:
                 model(next(iter(dataset))[0])
-            epoch, step = backup.restore(model)
+            epoch, step = backup.resume(model, total_epochs=epochs)
 
     def run(first_epoch, last_epoch, steps, start):
         return model.fit(_stream(dataset, start, num_batches), epochs=last_epoch,
@@ -128,7 +128,6 @@ def fit(
     histories = []
     if step:
         # Finish the interrupted epoch on the batches it had not trained on.
-        backup.step_offset = step
         histories.append(run(epoch, epoch + 1, steps_per_epoch - step,
                              epoch * steps_per_epoch + step))
         epoch += 1

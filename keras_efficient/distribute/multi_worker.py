@@ -25,10 +25,9 @@ import os
 
 import keras
 import tensorflow as tf
-from keras.src import tree
-from keras.src.backend.tensorflow import trainer as tf_trainer
 
-_ORIGINAL_REDUCE_PER_REPLICA = tf_trainer.reduce_per_replica
+from keras_efficient.backend import keras_compat
+from keras_efficient.utils import export
 
 
 def _local_value(value, strategy):
@@ -40,27 +39,26 @@ def _local_value(value, strategy):
 def _maybe_symbolic_build(self, iterator=None, data_batch=None):
     # Same contract as Keras's TensorFlowTrainer._maybe_symbolic_build, but the
     # sample batch is one replica's local batch instead of a cross-replica mean.
-    if self._distribute_strategy is None:
+    if keras_compat.distribute_strategy_or_none(self) is None:
         return
     if iterator is not None:
         for _, _, epoch_iterator in iterator:
             batch = next(epoch_iterator)
-            data_batch = tree.map_structure(
+            data_batch = keras.tree.map_structure(
                 lambda value: _local_value(value, self.distribute_strategy), batch)
             break
     with self.distribute_strategy.scope():
-        self._symbolic_build(data_batch=data_batch)
+        keras_compat.symbolic_build(self, data_batch)
 
 
 def _reduce_per_replica(values, strategy, reduction):
-    if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(
-            strategy):
+    if reduction in ("auto", "mean") and keras_compat.is_multi_worker(strategy):
         def reduce(value):
             rank = _local_value(value, strategy).shape.rank
             return strategy.reduce("MEAN", value, axis=None if rank == 0 else 0)
 
-        return tree.map_structure(reduce, values)
-    return _ORIGINAL_REDUCE_PER_REPLICA(values, strategy, reduction)
+        return keras.tree.map_structure(reduce, values)
+    return keras_compat.ORIGINAL_REDUCE_PER_REPLICA(values, strategy, reduction)
 
 
 def require_tensorflow(what):
@@ -78,8 +76,7 @@ def require_tensorflow(what):
 def patch_keras_for_multi_worker():
     """Install the two fixes above into Keras's TensorFlow trainer (idempotent)."""
     require_tensorflow("`patch_keras_for_multi_worker`")
-    tf_trainer.TensorFlowTrainer._maybe_symbolic_build = _maybe_symbolic_build
-    tf_trainer.reduce_per_replica = _reduce_per_replica
+    keras_compat.patch_tensorflow_trainer(_maybe_symbolic_build, _reduce_per_replica)
 
 
 def _tf_config():
@@ -107,6 +104,7 @@ def cluster_workers():
     return _workers(_tf_config())
 
 
+@export("keras_efficient.distribute.task_info")
 def task_info():
     """`(task_type, task_index, num_workers)` from TF_CONFIG; `("worker", 0, 1)` without."""
     config = _tf_config()
@@ -114,6 +112,7 @@ def task_info():
     return task.get("type", "worker"), int(task.get("index", 0)), max(len(_workers(config)), 1)
 
 
+@export("keras_efficient.distribute.is_chief")
 def is_chief():
     """Whether this process is the chief: the `chief` task, or worker 0 without one."""
     task_type, task_index, _ = task_info()

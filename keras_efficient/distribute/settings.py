@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from keras_efficient.distribute.xla import _device_type
 from keras_efficient.distribute.xla import jit_compile_for
+from keras_efficient.utils import export
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_size
 
@@ -54,12 +55,13 @@ class TrainingSettings:
         return global_batch_size
 
 
+@export("keras_efficient.distribute.recommended_settings")
 def recommended_settings(strategy=None):
     """The settings we recommend for `strategy`'s devices.
 
     TPU: XLA (always on there), 32 steps per execution, `mixed_bfloat16`, static
     batch shapes. GPU: XLA, float32 (choose `mixed_bfloat16` yourself on Ampere
-    or newer). CPU: no XLA (measured slower here), float32.
+    or newer). CPU: no XLA (see `jit_compile_for`), float32.
 
     Example:
 

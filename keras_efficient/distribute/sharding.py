@@ -2,6 +2,7 @@
 
 import tensorflow as tf
 
+from keras_efficient.utils import export
 from keras_efficient.utils import validate_choice
 
 #: `shard_policy` names and the `tf.data` policies they stand for.
@@ -25,6 +26,7 @@ def _dataset_ops(dataset):
     return ops
 
 
+@export("keras_efficient.distribute.shard_dataset")
 def shard_dataset(dataset, policy="auto"):
     """Set how `dataset` is split between workers, refusing splits that can't work.
 

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from keras_efficient.distribute.multi_worker import cluster_workers
 from keras_efficient.distribute.multi_worker import patch_keras_for_multi_worker
+from keras_efficient.utils import export
 from keras_efficient.utils import validate_choice
 
 logger = logging.getLogger("keras_efficient")
@@ -66,6 +67,7 @@ def _gpus():
     return [device.name for device in tf.config.list_logical_devices("GPU")]
 
 
+@export("keras_efficient.distribute.choose_strategy")
 def choose_strategy(kind="auto", tpu=None):
     """Decide which strategy `get_strategy(kind, tpu)` builds, without building it.
 
@@ -121,6 +123,7 @@ def _explicit_choice(kind, tpu):
     return StrategyChoice("cpu", "requested: kind='cpu'", ("/cpu:0",))
 
 
+@export("keras_efficient.distribute.get_strategy")
 def get_strategy(kind="auto", tpu=None):
     """Return the `tf.distribute.Strategy` for this machine, and log why.
 

@@ -2,21 +2,22 @@
 
 Keras's `jit_compile="auto"` turns XLA off on CPU-only machines and whenever a
 distribution strategy is in use, so it never compiles a distributed GPU run.
-`jit_compile_for` decides per device type instead, from measurements
-(`keras-efficient bench xla`): XLA on TPU (always compiled there) and GPU, off
-on CPU, where a small conv net trained slower with XLA here.
+`jit_compile_for` decides per device type instead: XLA on TPU (always
+compiled there) and GPU, off on CPU; the distribution card (README.md in this
+folder) has the measurements behind it (`keras-efficient bench xla`).
 """
 
 import os
 
 import tensorflow as tf
 
+from keras_efficient.utils import export
 from keras_efficient.utils import validate_choice
 
 #: Environment variable that overrides the policy: 1/true/on or 0/false/off.
 JIT_ENVIRONMENT_VARIABLE = "KERAS_EFFICIENT_JIT_COMPILE"
 
-#: The measured choice per device type.
+#: The choice per device type (the card says what it was measured on).
 JIT_BY_DEVICE_TYPE = {"TPU": True, "GPU": True, "CPU": False}
 
 _TRUE = ("1", "true", "on", "yes")
@@ -42,6 +43,7 @@ def _device_type(strategy):
     return "CPU"
 
 
+@export("keras_efficient.distribute.jit_compile_for")
 def jit_compile_for(strategy=None):
     """Whether to pass `jit_compile=True` to `compile` for `strategy`'s devices.
 

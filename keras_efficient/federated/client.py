@@ -12,6 +12,7 @@ import math
 import keras
 import numpy as np
 
+from keras_efficient.utils import export
 from keras_efficient.utils import validate_number
 from keras_efficient.utils import validate_size
 
@@ -84,6 +85,7 @@ def client_rng(seed, server_round, client_id):
     return np.random.default_rng([int(seed), int(server_round), int(client_id)])
 
 
+@export("keras_efficient.federated.ClientUpdate")
 class ClientUpdate:
     """`local_epochs` of minibatch training of `model_fn()` on one client's data.
 

@@ -13,6 +13,7 @@ from keras_efficient.federated.client import get_weights
 from keras_efficient.federated.client import optimizer_config
 from keras_efficient.federated.client import set_weights
 from keras_efficient.federated.history import FederatedHistory
+from keras_efficient.utils import export
 from keras_efficient.utils import validate_number
 from keras_efficient.utils import validate_seed
 from keras_efficient.utils import validate_size
@@ -50,6 +51,7 @@ def check_same_shapes(reference, updates):
             )
 
 
+@export("keras_efficient.federated.weighted_average")
 def weighted_average(arrays, weights):
     """`sum_k weights[k] * arrays[k] / sum(weights)` per weight, in float64.
 
@@ -70,6 +72,7 @@ def weighted_average(arrays, weights):
     ]
 
 
+@export("keras_efficient.federated.FedAvg")
 class FedAvg:
     """Federated Averaging: local training on sampled clients, then a weighted average.
 
@@ -346,6 +349,7 @@ class FedAvg:
         return cls(model_fn, **config)
 
 
+@export("keras_efficient.federated.FedSGD")
 class FedSGD(FedAvg):
     """FedSGD: FedAvg with one full-batch gradient step per client (E = 1, B = ∞).
 

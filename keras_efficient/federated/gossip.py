@@ -14,6 +14,7 @@ from keras_efficient.federated.fedavg import check_same_shapes
 from keras_efficient.federated.fedavg import reached
 from keras_efficient.federated.fedavg import record_evaluation
 from keras_efficient.federated.history import FederatedHistory
+from keras_efficient.utils import export
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_number
 from keras_efficient.utils import validate_seed
@@ -28,6 +29,7 @@ def _empty(num_nodes):
     return np.zeros((num_nodes, num_nodes), dtype=bool)
 
 
+@export("keras_efficient.federated.ring_graph")
 def ring_graph(num_nodes):
     """Adjacency of a ring: node i talks to i - 1 and i + 1 (mod n)."""
     adjacency = _empty(num_nodes)
@@ -36,6 +38,7 @@ def ring_graph(num_nodes):
     return adjacency | adjacency.T
 
 
+@export("keras_efficient.federated.torus_graph")
 def torus_graph(rows, cols):
     """Adjacency of a 2-D torus: a `rows x cols` grid with wrap-around edges."""
     validate_size("rows", rows, 2, MAX_NODES // 2)
@@ -49,6 +52,7 @@ def torus_graph(rows, cols):
     return adjacency
 
 
+@export("keras_efficient.federated.complete_graph")
 def complete_graph(num_nodes):
     """Adjacency of the complete graph (every node talks to every other)."""
     adjacency = ~_empty(num_nodes)
@@ -56,6 +60,7 @@ def complete_graph(num_nodes):
     return adjacency
 
 
+@export("keras_efficient.federated.random_regular_graph")
 def random_regular_graph(num_nodes, degree, seed=None, max_attempts=1000):
     """Adjacency of a random `degree`-regular simple graph (pairing model).
 
@@ -103,6 +108,7 @@ def _check_adjacency(adjacency, name="adjacency"):
     return adjacency
 
 
+@export("keras_efficient.federated.metropolis_hastings_weights")
 def metropolis_hastings_weights(adjacency):
     """Metropolis–Hastings mixing matrix of an undirected graph.
 
@@ -117,6 +123,7 @@ def metropolis_hastings_weights(adjacency):
     return weights
 
 
+@export("keras_efficient.federated.check_mixing_matrix")
 def check_mixing_matrix(mixing, atol=1e-8):
     """Return `mixing` as float64 if it is non-negative and doubly stochastic, else raise."""
     validate_number("atol", atol, 0)
@@ -140,6 +147,7 @@ def check_mixing_matrix(mixing, atol=1e-8):
     return mixing
 
 
+@export("keras_efficient.federated.spectral_gap")
 def spectral_gap(mixing):
     """`1 - ||W - 11ᵀ/n||₂`: the per-step contraction of the distance to consensus.
 
@@ -152,6 +160,7 @@ def spectral_gap(mixing):
     return float(1.0 - np.linalg.norm(mixing - np.full((n, n), 1.0 / n), ord=2))
 
 
+@export("keras_efficient.federated.consensus_distance")
 def consensus_distance(node_weights):
     """Mean over nodes of `||w_i - w̄||` (all of a node's weights flattened)."""
     flat = np.stack([np.concatenate([np.ravel(w) for w in weights]).astype("float64")
@@ -159,6 +168,7 @@ def consensus_distance(node_weights):
     return float(np.mean(np.linalg.norm(flat - flat.mean(axis=0), axis=1)))
 
 
+@export("keras_efficient.federated.mix")
 def mix(node_weights, mixing):
     """One gossip step: node i's weights become `sum_j W[i, j] * w_j` (float64)."""
     mixed = []
@@ -184,6 +194,7 @@ def _square_torus(num_nodes):
     return torus_graph(rows, num_nodes // rows)
 
 
+@export("keras_efficient.federated.DecentralizedSGD")
 class DecentralizedSGD:
     """Decentralized SGD (D-PSGD): local training, then averaging with neighbours.
 

@@ -2,7 +2,10 @@
 
 import dataclasses
 
+from keras_efficient.utils import export
 
+
+@export("keras_efficient.federated.FederatedHistory")
 @dataclasses.dataclass
 class FederatedHistory:
     """Per-round records of a federated run (index 0 is round 1).

@@ -2,11 +2,13 @@
 
 import numpy as np
 
+from keras_efficient.utils import export
 from keras_efficient.utils import validate_number
 from keras_efficient.utils import validate_seed
 from keras_efficient.utils import validate_size
 
 
+@export("keras_efficient.federated.Partition")
 class Partition:
     """Per-client example indices into one dataset, each example exactly once.
 
@@ -115,6 +117,7 @@ def _check_clients(num_clients, num_examples):
         )
 
 
+@export("keras_efficient.federated.iid_partition")
 def iid_partition(labels, num_clients, seed=None):
     """Shuffle the examples and deal them into `num_clients` equal parts.
 
@@ -139,6 +142,7 @@ def iid_partition(labels, num_clients, seed=None):
     return Partition(np.array_split(order, num_clients), len(labels), labels)
 
 
+@export("keras_efficient.federated.shard_partition")
 def shard_partition(labels, num_clients, shards_per_client=2, seed=None):
     """McMahan et al.'s pathological non-IID split: shards of sorted labels.
 
@@ -207,6 +211,7 @@ def _split_by_proportions(index, proportions):
     return np.split(index, cuts)
 
 
+@export("keras_efficient.federated.dirichlet_partition")
 def dirichlet_partition(labels, num_clients, alpha, min_size=1, seed=None, max_attempts=100):
     """Label skew: each class is split among clients by Dirichlet(α) proportions.
 
@@ -259,6 +264,7 @@ def dirichlet_partition(labels, num_clients, alpha, min_size=1, seed=None, max_a
     )
 
 
+@export("keras_efficient.federated.quantity_skew_partition")
 def quantity_skew_partition(labels, num_clients, alpha=1.0, seed=None):
     """Quantity skew: IID examples, client sizes drawn from Dirichlet(α).
 

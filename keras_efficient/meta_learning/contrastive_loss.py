@@ -7,7 +7,7 @@ from keras_efficient.utils import register
 from keras_efficient.utils import validate_number
 
 
-@register
+@register("keras_efficient.losses.ContrastiveLoss")
 class ContrastiveLoss(keras.losses.Loss):
     """Contrastive loss on the distances of pairs: pull similar pairs together,
     push dissimilar pairs at least `margin` apart.

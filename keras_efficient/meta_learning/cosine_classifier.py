@@ -17,7 +17,7 @@ def default_cosine_scale(units):
     return _SMALL_SCALE if units <= _SCALE_CLASSES else _LARGE_SCALE
 
 
-@register
+@register("keras_efficient.layers.CosineClassifier")
 class CosineClassifier(keras.layers.Layer):
     """Logits proportional to the cosine similarity between input and class weights.
 

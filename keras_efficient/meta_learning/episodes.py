@@ -16,6 +16,7 @@ cannot memorize a class-to-label mapping.
 
 import numpy as np
 
+from keras_efficient.utils import export
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_number
 from keras_efficient.utils import validate_seed
@@ -51,6 +52,7 @@ def _batched(episodes, meta_batch_size, num_episodes):
     return dataset.batch(meta_batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
+@export("keras_efficient.data.episode_dataset")
 def episode_dataset(x, y, n_way, n_shot, n_query, meta_batch_size=1, num_episodes=None,
                     seed=None):
     """Sample N-way K-shot classification episodes from labelled arrays.
@@ -143,6 +145,7 @@ def episode_dataset(x, y, n_way, n_shot, n_query, meta_batch_size=1, num_episode
     return _batched(episode, meta_batch_size, num_episodes)
 
 
+@export("keras_efficient.data.rotate_classes")
 def rotate_classes(x, y):
     """Make four classes of every class by rotating its images 0, 90, 180 and 270°.
 
@@ -169,6 +172,7 @@ def rotate_classes(x, y):
     return np.concatenate(rotated), np.concatenate(labels).astype("int32")
 
 
+@export("keras_efficient.data.rotated_digits")
 def rotated_digits(split="train", test_digits=(6, 7, 8, 9), image_size=8):
     """The offline few-shot benchmark: the digits with each rotation a separate class.
 
@@ -211,6 +215,7 @@ def rotated_digits(split="train", test_digits=(6, 7, 8, 9), image_size=8):
     return rotate_classes(x[keep], y[keep])
 
 
+@export("keras_efficient.data.omniglot_classes")
 def omniglot_classes(split="train", image_size=28, rotations=True, data_dir=None,
                      download=True):
     """Omniglot characters from TFDS as arrays, for `episode_dataset`.
@@ -253,6 +258,7 @@ def omniglot_classes(split="train", image_size=28, rotations=True, data_dir=None
     return rotate_classes(x, y) if rotations else (x, y)
 
 
+@export("keras_efficient.data.sinusoid_episodes")
 def sinusoid_episodes(n_shot=10, n_query=10, meta_batch_size=25, num_episodes=None,
                       seed=None):
     """MAML's sinusoid regression tasks (Finn et al. 2017, section 5.1).

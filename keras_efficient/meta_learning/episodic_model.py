@@ -4,8 +4,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_efficient.distillation.base import RestoresCompile
 from keras_efficient.meta_learning.siamese_network import check_encoder
+from keras_efficient.utils import RestoresCompile
 from keras_efficient.utils import from_config_with_layers
 from keras_efficient.utils import validate_size
 

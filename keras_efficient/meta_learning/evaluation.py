@@ -6,6 +6,7 @@ import dataclasses
 import keras
 import numpy as np
 
+from keras_efficient.utils import export
 from keras_efficient.utils import validate_size
 
 #: The normal quantile of a two-sided 95% interval.
@@ -38,6 +39,7 @@ def confidence_interval_95(accuracies):
     return float(Z_95 * np.std(accuracies) / np.sqrt(len(accuracies)))
 
 
+@export("keras_efficient.models.evaluate_episodes")
 def evaluate_episodes(model_or_fn, episodes, num_episodes=600):
     """Mean query accuracy over `num_episodes` test episodes, with its 95% CI.
 

@@ -3,10 +3,7 @@
 import keras
 from keras import ops
 
-# Keras divides every loss by the replicas in sync (the replicas' gradients are
-# summed); an inner step adapts one task on one replica and must not be divided.
-from keras.src.losses.loss import unscale_loss_for_distribution
-
+from keras_efficient.backend import keras_compat
 from keras_efficient.utils import from_config_with_layers
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_number
@@ -37,7 +34,7 @@ def _gradients(loss_fn, weights):
     return tape.gradient(loss, weights, unconnected_gradients="zero"), aux
 
 
-@register
+@register("keras_efficient.models.MAML")
 class MAML(keras.Model):
     """Model-Agnostic Meta-Learning: learn an initialization that adapts in a few steps.
 
@@ -65,9 +62,9 @@ class MAML(keras.Model):
     order.
 
     BatchNormalization: second-order meta-gradients through Keras's
-    BatchNormalization differ from finite differences by about 0.3-1 % (on
-    TensorFlow, `tf.nn.moments` stops the gradient through the mean inside the
-    variance; on JAX we measured 0.3-0.4 % too), so second-order MAML refuses a
+    BatchNormalization differ from finite differences (on TensorFlow,
+    `tf.nn.moments` stops the gradient through the mean inside the variance;
+    the method card has the measured gaps), so second-order MAML refuses a
     model with BatchNormalization: use `first_order=True` (Reptile is first-order)
     or LayerNormalization/GroupNormalization.
 
@@ -136,7 +133,7 @@ class MAML(keras.Model):
         self.inner_steps = validate_size("inner_steps", inner_steps)
         self.first_order = bool(first_order)
         self.learn_inner_learning_rates = bool(learn_inner_learning_rates)
-        batch_norm = [layer.name for layer in model._flatten_layers()
+        batch_norm = [layer.name for layer in keras_compat.flatten_layers(model)
                       if isinstance(layer, keras.layers.BatchNormalization)]
         if batch_norm and not self.first_order:
             raise ValueError(
@@ -169,14 +166,17 @@ class MAML(keras.Model):
 
     def _task_loss(self, weights, non_trainable, x, y, training):
         """The compiled loss of the learner with `weights` on one task's `(x, y)`."""
-        if self._compile_loss is None:
+        if keras_compat.compiled_loss(self) is None:
             raise ValueError(
                 f"{type(self).__name__} adapts with the compiled loss: call "
                 "`compile(loss=...)` first."
             )
         y_pred, non_trainable = self.model.stateless_call(weights, non_trainable, x,
                                                           training=training)
-        loss = unscale_loss_for_distribution(self._compile_loss(y, y_pred))
+        # Keras divides every loss by the replicas in sync (the replicas' gradients are
+        # summed); an inner step adapts one task on one replica and must not be divided.
+        loss = keras_compat.unscale_loss_for_distribution(
+            keras_compat.compiled_loss(self)(y, y_pred))
         return loss, non_trainable
 
     def _adapt_weights(self, weights, non_trainable, support_x, support_y, steps,

@@ -12,7 +12,7 @@ from keras_efficient.utils import register
 from keras_efficient.utils import validate_size
 
 
-@register
+@register("keras_efficient.models.MatchingNetwork")
 class MatchingNetwork(EpisodicModel):
     """Matching network: `P(y = k | q, S) = sum_i a(q, x_i) [y_i = k]`, with the
     attention `a` a softmax over the support set of cosine similarities.

@@ -13,7 +13,7 @@ from keras_efficient.utils import validate_choice
 DISTANCES = ("squared_euclidean", "cosine")
 
 
-@register
+@register("keras_efficient.models.PrototypicalNetwork")
 class PrototypicalNetwork(EpisodicModel):
     """Prototypical network: the logits of a query are its negative squared
     distances to the class prototypes, the means of the support embeddings.

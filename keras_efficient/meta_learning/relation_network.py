@@ -19,7 +19,7 @@ def default_relation_module():
                             name="relation_module")
 
 
-@register
+@register("keras_efficient.models.RelationNetwork")
 class RelationNetwork(EpisodicModel):
     """Relation network: a learned relation module scores each (class, query) pair.
 

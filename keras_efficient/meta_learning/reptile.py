@@ -7,7 +7,7 @@ from keras_efficient.utils import register
 from keras_efficient.utils import validate_number
 
 
-@register
+@register("keras_efficient.models.Reptile")
 class Reptile(MAML):
     """Reptile: move the initialization towards the weights adapted to each task.
 

@@ -5,6 +5,7 @@ import numpy as np
 from keras import ops
 
 from keras_efficient.meta_learning.distances import safe_sqrt
+from keras_efficient.utils import export
 from keras_efficient.utils import from_config_with_layers
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_seed
@@ -21,7 +22,7 @@ def check_encoder(encoder):
     return encoder
 
 
-@register
+@register("keras_efficient.models.SiameseNetwork")
 class SiameseNetwork(keras.Model):
     """A siamese network: the Euclidean distance between two inputs' embeddings.
 
@@ -93,6 +94,7 @@ class SiameseNetwork(keras.Model):
         return from_config_with_layers(cls, config, "encoder")
 
 
+@export("keras_efficient.data.contrastive_pairs")
 def contrastive_pairs(x, y, num_pairs, seed=None):
     """Balanced pairs for a siamese network: half of the same class, half not.
 

@@ -10,6 +10,7 @@ from keras_efficient.meta_learning.cosine_classifier import default_cosine_scale
 from keras_efficient.meta_learning.episodic_model import check_episode
 from keras_efficient.meta_learning.siamese_network import check_encoder
 from keras_efficient.ssl.embeddings import l2_normalize
+from keras_efficient.utils import export
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_number
 from keras_efficient.utils import validate_seed
@@ -18,6 +19,7 @@ from keras_efficient.utils import validate_size
 CLASSIFIERS = ("linear", "cosine")
 
 
+@export("keras_efficient.models.pretraining_classifier")
 def pretraining_classifier(encoder, num_classes, classifier="linear", name="pretraining"):
     """The encoder with a head over the meta-train classes, to pre-train with `fit`.
 
@@ -103,6 +105,7 @@ def fine_tune_heads(features, labels, kernel, bias, *, classifier="linear", step
     return kernel, bias
 
 
+@export("keras_efficient.models.TransferBaseline")
 class TransferBaseline:
     """Baseline and Baseline++ of "A Closer Look at Few-shot Classification".
 

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_efficient.distillation.subclass_auxiliary_loss import _gather_over_replicas
+from keras_efficient import backend
 from keras_efficient.meta_learning.distances import cosine_similarities
 from keras_efficient.meta_learning.distances import safe_sqrt
 from keras_efficient.meta_learning.distances import squared_euclidean_distances
@@ -80,8 +80,8 @@ def triplet_loss(labels, embeddings, margin=1.0, mining="semi_hard", distance_me
     Returns:
         A float32 scalar.
     """
-    embeddings = _gather_over_replicas(ops.cast(embeddings, "float32"))
-    labels = _gather_over_replicas(ops.reshape(ops.cast(labels, "int32"), (-1,)))
+    embeddings = backend.all_gather(ops.cast(embeddings, "float32"))
+    labels = backend.all_gather(ops.reshape(ops.cast(labels, "int32"), (-1,)))
     distances = pairwise_distances(embeddings, distance_metric)
     same = labels[:, None] == labels[None, :]
     negative = ops.logical_not(same)
@@ -109,7 +109,7 @@ def triplet_loss(labels, embeddings, margin=1.0, mining="semi_hard", distance_me
     return ops.divide_no_nan(ops.sum(losses), ops.sum(ops.cast(positive, "float32")))
 
 
-@register
+@register("keras_efficient.losses.TripletLoss")
 class TripletLoss(keras.losses.Loss):
     """Triplet loss with online semi-hard, batch-hard or batch-all mining.
 

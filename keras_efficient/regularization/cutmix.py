@@ -4,9 +4,11 @@ import keras
 import tensorflow as tf
 
 from keras_efficient.regularization.batch_mixing import BatchMixer
+from keras_efficient.utils import export
 from keras_efficient.utils import validate_choice
 
 
+@export("keras_efficient.data.CutMix")
 class CutMix(BatchMixer):
     """CutMix: paste a box from a partner image and mix labels by its area.
 

@@ -13,7 +13,7 @@ from keras_efficient.utils import validate_seed
 from keras_efficient.utils import validate_size
 
 
-@register
+@register("keras_efficient.layers.DropBlock2D")
 class DropBlock2D(keras.layers.Layer):
     """Drops `block_size x block_size` blocks of each feature map in training.
 

@@ -19,8 +19,8 @@ Reference:
 
 import keras
 from keras import ops
-from keras.src.backend import set_keras_mask  # not exported publicly in Keras 3.15
 
+from keras_efficient.backend import keras_compat
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_number
 
@@ -86,11 +86,11 @@ def sparse_categorical_crossentropy(
     loss = ops.where(in_range, loss, float("nan"))
     if ignore_class is not None:
         loss = ops.where(valid, loss, 0.0)
-        set_keras_mask(loss, mask=valid)
+        keras_compat.set_keras_mask(loss, mask=valid)
     return loss
 
 
-@register
+@register("keras_efficient.losses.SparseCategoricalCrossentropy")
 class SparseCategoricalCrossentropy(keras.losses.Loss):
     """Sparse categorical crossentropy with label smoothing.
 

@@ -3,8 +3,10 @@
 import tensorflow as tf
 
 from keras_efficient.regularization.batch_mixing import BatchMixer
+from keras_efficient.utils import export
 
 
+@export("keras_efficient.data.MixUp")
 class MixUp(BatchMixer):
     """MixUp: train on convex combinations of example pairs and their labels.
 

@@ -9,6 +9,7 @@ import keras
 from keras_efficient.regularization.dropblock import DropBlock2D
 from keras_efficient.regularization.stochastic_depth import StochasticDepth
 from keras_efficient.regularization.stochastic_depth import stochastic_depth_survival
+from keras_efficient.utils import export
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_number
 from keras_efficient.utils import validate_seed
@@ -38,6 +39,7 @@ def residual_branch(filters, name="branch"):
     )
 
 
+@export("keras_efficient.models.build_resnet")
 def build_resnet(
     input_shape,
     num_classes,

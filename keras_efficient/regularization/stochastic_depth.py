@@ -11,6 +11,7 @@ References:
 import keras
 
 from keras_efficient import backend
+from keras_efficient.utils import export
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_number
@@ -18,15 +19,18 @@ from keras_efficient.utils import validate_seed
 from keras_efficient.utils import validate_size
 
 
-def stochastic_depth_survival(l, L, final_survival=0.5):
-    """Survival probability of the `l`-th of `L` residual blocks (linear decay).
+@export("keras_efficient.layers.stochastic_depth_survival")
+def stochastic_depth_survival(block_index, num_blocks, final_survival=0.5):
+    """Survival probability of block `block_index` of `num_blocks` (linear decay).
 
-    `p_l = 1 - l / L * (1 - p_L)`: close to one for the first block, `p_L` for
-    the last (Huang et al. 2016, eq. 4; the book's chapter 6).
+    With `l = block_index` and `L = num_blocks`, `p_l = 1 - l / L * (1 - p_L)`:
+    close to one for the first block, `p_L` for the last (Huang et al. 2016,
+    eq. 4, which names them `l` and `L`; the book's chapter 6).
 
     Args:
-        l: the block's index, 1-based, in `[1, L]` (`l = 0` gives 1.0: the input).
-        L: the number of residual blocks, >= 1.
+        block_index: `l`, the block's index, 1-based, in `[1, num_blocks]`
+            (0 gives 1.0: the input).
+        num_blocks: `L`, the number of residual blocks, >= 1.
         final_survival: `p_L`, the survival probability of the last block, in (0, 1].
 
     Returns:
@@ -34,21 +38,21 @@ def stochastic_depth_survival(l, L, final_survival=0.5):
 
     Example:
 
-    >>> [round(stochastic_depth_survival(l, 4), 3) for l in range(1, 5)]
+    >>> [round(stochastic_depth_survival(index, 4), 3) for index in range(1, 5)]
     [0.875, 0.75, 0.625, 0.5]
     """
-    validate_size("L", L)
-    validate_number("l", l, 0, L, integer=True)
+    validate_size("num_blocks", num_blocks)
+    validate_number("block_index", block_index, 0, num_blocks, integer=True)
     validate_number("final_survival", final_survival, 0, 1, low_inclusive=False)
-    return 1.0 - l / L * (1.0 - final_survival)
+    return 1.0 - block_index / num_blocks * (1.0 - final_survival)
 
 
 def _conditionals_are_slow():
     """True while tracing for XLA on a machine without GPUs.
 
-    XLA:CPU runs a conditional holding a residual block 10-20x slower than the
-    block itself (measured here on TF 2.21, even with every block dropped), so
-    there the gate is a product: no speedup, but no slowdown either.
+    XLA:CPU runs a conditional holding a residual block much slower than the
+    block itself (the method card, `stochastic_depth.md`, has the measurement),
+    so there the gate is a product: no speedup, but no slowdown either.
     """
     if keras.backend.backend() != "tensorflow":
         return False
@@ -58,7 +62,7 @@ def _conditionals_are_slow():
             and not tf.config.list_logical_devices("GPU"))
 
 
-@register
+@register("keras_efficient.layers.StochasticDepth")
 class StochasticDepth(keras.layers.Wrapper):
     """Wraps a residual branch `f`: `x + b * f(x)` with `b ~ Bernoulli(p)` in training.
 
@@ -67,10 +71,10 @@ class StochasticDepth(keras.layers.Wrapper):
     conditional (`keras.ops.cond`), so neither its forward pass nor its
     backward pass runs, its weights get a zero gradient and its BatchNorm
     statistics stay put. That is where the training speedup of stochastic
-    depth comes from; multiplying the branch by zero (as most ports do) costs
+    depth comes from; multiplying the branch by zero costs
     the full network. Exception: under XLA (`jit_compile=True`) on a machine
-    without GPUs, where a conditional runs 10-20x slower than its contents,
-    the gate is such a product (zero gradient when dropped, but the branch runs
+    without GPUs, where a conditional runs much slower than its contents (see
+    the method card), the gate is such a product (zero gradient when dropped, but the branch runs
     and its BatchNorm statistics update). Keras's default on CPU is no XLA.
 
     `mode="sample"` ("drop path"): one draw per example, applied as a mask;
@@ -92,7 +96,7 @@ class StochasticDepth(keras.layers.Wrapper):
             Saved with the layer (under the config key `"layer"`, as every
             `keras.layers.Wrapper`).
         survival_probability: `p`, the probability that the block is kept, in
-            (0, 1]. `stochastic_depth_survival(l, L, p_L)` gives the linear
+            (0, 1]. `stochastic_depth_survival(block_index, num_blocks, p_L)` gives the linear
             decay of the paper.
         mode: `"batch"` (one gate per step; dropped blocks are skipped) or
             `"sample"` (one gate per example).

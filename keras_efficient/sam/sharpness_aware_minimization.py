@@ -13,13 +13,14 @@ import keras
 from keras import ops
 
 from keras_efficient import backend
+from keras_efficient.backend import keras_compat
 from keras_efficient.utils import from_config_with_layers
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_number
 from keras_efficient.utils import validate_size
 
 
-@register
+@register("keras_efficient.models.SharpnessAwareMinimization")
 class SharpnessAwareMinimization(backend.StatefulSteps, keras.Model):
     """Trains the wrapped model to minimize the worst loss in a ρ-ball around it.
 
@@ -29,9 +30,9 @@ class SharpnessAwareMinimization(backend.StatefulSteps, keras.Model):
     variables), and the gradient of the second pass at `w + ε` is what the
     optimizer applies at `w`. With `adaptive=True` this is ASAM:
     `ε = ρ · T_w² g / ‖T_w g‖₂` with `T_w = |w| + η` element-wise, which makes
-    the ball scale-invariant (typical ρ is then about 10x larger, 0.5–2).
+    the ball scale-invariant (ASAM's ρ is larger than SAM's, 0.5–2 in its paper).
 
-    What the peers get wrong and this wrapper does:
+    Details (the method card compares them with other implementations):
     - both passes run in training mode, and the perturbed pass is stateless
       (`keras.StatelessScope`): BatchNorm moving statistics, random-seed states
       and other non-trainable state advance once per step, from the first
@@ -159,18 +160,13 @@ class SharpnessAwareMinimization(backend.StatefulSteps, keras.Model):
         # An inner model built only by `fit` leaves this wrapper built (and its
         # state locked) before the inner variables exist; unlock as Keras's own
         # `quantize` does, so the buffers are tracked and saved.
-        was_locked = self._tracker.locked
-        self._tracker.unlock()
-        try:
+        with keras_compat.unlocked_tracker(self):
             self._sharpness_directions = [
                 keras.Variable(ops.zeros(v.shape, v.dtype), trainable=False,
                                synchronization="on_read", aggregation="mean",
                                name=f"sharpness_direction_{index}")
                 for index, v in enumerate(self.model.trainable_variables)
             ]
-        finally:
-            if was_locked:
-                self._tracker.lock()
 
     def _symbolic_build(self, *args, **kwargs):
         super()._symbolic_build(*args, **kwargs)
@@ -197,7 +193,7 @@ class SharpnessAwareMinimization(backend.StatefulSteps, keras.Model):
         if not self.model.built:
             # Without a strategy Keras defers building to the first trace; the
             # passes below need the variables (and the state snapshot) first.
-            self._symbolic_build(data_batch=data)
+            keras_compat.symbolic_build(self, data)
         batches = self._split(x, y, sample_weight)
         variables = self.trainable_variables
         losses, predictions, gradients, states = [], [], [], []
@@ -244,7 +240,7 @@ class SharpnessAwareMinimization(backend.StatefulSteps, keras.Model):
 
         loss = ops.mean(ops.stack(losses))
         # Report the global-batch loss, as Keras's own train_step does.
-        self._loss_tracker.update_state(
+        keras_compat.loss_tracker(self).update_state(
             loss * replicas, sample_weight=ops.shape(_first_tensor(x))[0])
         y_pred = predictions[0] if len(predictions) == 1 else keras.tree.map_structure(
             lambda *parts: ops.concatenate(parts, axis=0), *predictions)
@@ -252,8 +248,8 @@ class SharpnessAwareMinimization(backend.StatefulSteps, keras.Model):
 
     def _forward(self, x, y, sample_weight):
         y_pred = self(x, training=True)
-        loss = self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
-                                  training=True)
+        loss = keras_compat.compute_loss(self, x=x, y=y, y_pred=y_pred,
+                                         sample_weight=sample_weight, training=True)
         return loss, y_pred
 
     def _scaled_forward(self, x, y, sample_weight):

@@ -13,7 +13,7 @@ from keras_efficient.utils import validate_size
 MODES = ("constant", "linear", "cosine", "exponential")
 
 
-@register
+@register("keras_efficient.schedules.Annealing")
 class Annealing(keras.optimizers.schedules.LearningRateSchedule):
     """A value annealed from `initial_value` to `final_value` over `annealing_steps`.
 

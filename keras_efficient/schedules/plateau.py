@@ -10,9 +10,10 @@ shape (warm-up, cosine, steps) at a lower level.
 import keras
 import numpy as np
 from keras import ops
-from keras.src.utils.io_utils import print_msg  # Keras's callback logging
 
 from keras_efficient import backend
+from keras_efficient.backend import keras_compat
+from keras_efficient.utils import export
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_key
@@ -22,7 +23,7 @@ from keras_efficient.utils import validate_size
 _SCHEDULES = keras.optimizers.schedules
 
 
-@register
+@register("keras_efficient.schedules.ScaledSchedule")
 class ScaledSchedule(_SCHEDULES.LearningRateSchedule):
     """A learning-rate schedule multiplied by a settable scale.
 
@@ -85,6 +86,7 @@ class ScaledSchedule(_SCHEDULES.LearningRateSchedule):
         return cls(**config)
 
 
+@export("keras_efficient.callbacks.ReduceLROnPlateau")
 class ReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
     """Reduce the learning rate when a metric stops improving, also with a schedule.
 
@@ -138,9 +140,7 @@ class ReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
         super().on_train_begin(logs)
         wrapped = False
         for optimizer in self._optimizers():
-            # Keras keeps the schedule in `_learning_rate` (the public property
-            # returns its value at the current step).
-            schedule = optimizer._learning_rate
+            schedule = keras_compat.learning_rate_object(optimizer)
             if (isinstance(schedule, _SCHEDULES.LearningRateSchedule)
                     and not isinstance(schedule, ScaledSchedule)):
                 with backend.variable_scope(self.model):
@@ -155,7 +155,7 @@ class ReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
         return list(getattr(optimizer, "optimizers", [optimizer]))
 
     def _reduce_optimizer_lr(self, optimizer, epoch, name=""):
-        schedule = optimizer._learning_rate
+        schedule = keras_compat.learning_rate_object(optimizer)
         if not isinstance(schedule, ScaledSchedule):
             return super()._reduce_optimizer_lr(optimizer, epoch, name)
         old_lr = float(ops.convert_to_numpy(optimizer.learning_rate))
@@ -168,7 +168,7 @@ class ReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
             # variable, so not in the step's state): trace a step that reads it.
             self.model.make_train_function(force=True)
         if self.verbose > 0:
-            print_msg(
+            keras_compat.print_msg(
                 f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing the scheduled "
                 f"{name} learning rate to {new_lr} (scale "
                 f"{float(ops.convert_to_numpy(schedule.scale)):.4g}).")

@@ -7,7 +7,7 @@ from keras_efficient.utils import validate_number
 from keras_efficient.utils import validate_size
 
 
-@register
+@register("keras_efficient.schedules.StepDecay")
 class StepDecay(keras.optimizers.schedules.ExponentialDecay):
     """Step decay: multiply the learning rate by `decay_rate` every `step_size` epochs.
 

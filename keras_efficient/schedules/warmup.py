@@ -13,7 +13,7 @@ from keras_efficient.utils import validate_size
 _SCHEDULES = keras.optimizers.schedules
 
 
-@register
+@register("keras_efficient.schedules.WarmUp")
 class WarmUp(_SCHEDULES.LearningRateSchedule):
     """Warm-up in front of a learning-rate schedule.
 

@@ -4,6 +4,7 @@ import warnings
 
 import keras
 
+from keras_efficient.backend import keras_compat
 from keras_efficient.backend.data_layer import DataLayer
 from keras_efficient.ssl.random_resized_crop import RandomResizedCrop
 from keras_efficient.utils import register
@@ -38,7 +39,7 @@ def _saturation_factor(strength):
     return (low / (1 + low), high / (1 + high))
 
 
-@register
+@register("keras_efficient.layers.SimCLRAugmentation")
 class SimCLRAugmentation(DataLayer):
     """The SimCLR augmentation: crop, flip, colour jitter, grayscale, blur.
 
@@ -157,7 +158,7 @@ class SimCLRAugmentation(DataLayer):
     def _with_probability(self, probability, images, transformed):
         # `self.backend` is TensorFlow inside `tf.data`, Keras's backend elsewhere.
         keep = self.backend.random.uniform((self.backend.shape(images)[0], 1, 1, 1),
-                                           seed=self._get_seed_generator(self.backend.name))
+                                           seed=keras_compat.seed_generator(self))
         return self.backend.numpy.where(keep < probability, transformed, images)
 
     def call(self, images, training=True):

@@ -34,7 +34,7 @@ def target_decay_at(step, base_decay, decay_steps):
     return 1.0 - (1.0 - base_decay) * (ops.cos(math.pi * progress) + 1.0) / 2.0
 
 
-@register
+@register("keras_efficient.models.BYOL")
 class BYOL(SelfSupervisedModel):
     """Bootstrap Your Own Latent: predict a moving-average target's view of the image.
 
@@ -84,6 +84,8 @@ class BYOL(SelfSupervisedModel):
         Self-Supervised Learning", NeurIPS 2020 (https://arxiv.org/abs/2006.07733),
         section 3.2 and appendix J.
     """
+
+    _config_layers = (*SelfSupervisedModel._config_layers, "projection_head", "predictor")
 
     def __init__(self, encoder, projection_head=None, predictor=None, augmenter=None,
                  target_decay=0.996, decay_steps=None, **kwargs):

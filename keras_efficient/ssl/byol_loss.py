@@ -7,7 +7,7 @@ from keras_efficient.ssl.embeddings import stopped_cosine_similarity
 from keras_efficient.utils import register
 
 
-@register
+@register("keras_efficient.losses.BYOLLoss")
 class BYOLLoss(keras.losses.Loss):
     """BYOL loss: the squared distance of L2-normalized vectors, `2 - 2 cos(z, p)`.
 

@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_efficient.utils import export
 from keras_efficient.utils import validate_size
 
 
@@ -29,6 +30,7 @@ def _classifier(encoder, num_classes, train_encoder, name, initial_head=None):
     return keras.Model(inputs, logits, name=name)
 
 
+@export("keras_efficient.models.linear_probe")
 def linear_probe(encoder, num_classes):
     """A linear classifier on the frozen `encoder`: the standard SSL evaluation.
 
@@ -59,6 +61,7 @@ def linear_probe(encoder, num_classes):
     return _classifier(encoder, num_classes, False, "linear_probe")
 
 
+@export("keras_efficient.models.fine_tuning_classifier")
 def fine_tuning_classifier(encoder, num_classes, initial_head=None):
     """A linear classifier on the *trainable* `encoder`, for fine-tuning with few labels.
 

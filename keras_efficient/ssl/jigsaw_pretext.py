@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from keras_efficient.ssl.patch_grid import GRID_SIZE
 from keras_efficient.ssl.patch_grid import PatchGrid
+from keras_efficient.utils import export
 from keras_efficient.utils import validate_number
 from keras_efficient.utils import validate_seed
 
@@ -54,6 +55,7 @@ def maximal_hamming_permutations(num_permutations, seed=0):
     return permutations
 
 
+@export("keras_efficient.data.JigsawPretext")
 class JigsawPretext:
     """Turn a batch of unlabeled images into jigsaw puzzles to classify.
 

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 
+from keras_efficient.utils import export
 from keras_efficient.utils import validate_size
 
 
@@ -46,6 +47,7 @@ def knn_accuracy(train_features, train_labels, test_features, test_labels, k=20)
     return float(np.mean(np.argmax(votes, axis=1) == test_labels))
 
 
+@export("keras_efficient.callbacks.KNNAccuracy")
 class KNNAccuracy(keras.callbacks.Callback):
     """Logs the k-NN accuracy of the representation during self-supervised training.
 

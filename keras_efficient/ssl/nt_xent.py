@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_efficient import backend
 from keras_efficient.schedules.step_counter import ScheduledTemperature
 from keras_efficient.schedules.step_counter import serialize_scheduled
 from keras_efficient.schedules.step_counter import validate_scheduled
@@ -16,36 +17,14 @@ from keras_efficient.utils import register
 _SELF_MASK_VALUE = 1e9
 
 
-def _replica_context():
-    """The TF replica context when running inside `strategy.run` on several replicas."""
-    if keras.backend.backend() != "tensorflow":
-        return None
-    import tensorflow as tf
-
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return None
-    return context
-
-
 def _global_batch(z_a, z_b):
     """Both views of every replica's batch, and where this replica's rows start.
 
-    `all_gather` has a correct backward pass: the gradient flowing into the
-    gathered tensor is summed over replicas and sliced back to each replica's
-    rows, so the other replicas' embeddings act as negatives *and* receive the
-    gradient they cause.
+    The other replicas' embeddings act as negatives *and* receive the gradient
+    they cause (`backend.all_gather` has a correct backward pass).
     """
-    context = _replica_context()
-    if context is None:
-        return z_a, z_b, 0
-    import tensorflow as tf
-
-    all_a, all_b = context.all_gather([z_a, z_b], axis=0)
-    # Replicas may hold different batch sizes (the last batch of an epoch).
-    sizes = context.all_gather(tf.shape(z_a)[:1], axis=0)
-    offset = ops.sum(sizes[: context.replica_id_in_sync_group])
-    return all_a, all_b, offset
+    all_a, all_b = backend.all_gather([z_a, z_b])
+    return all_a, all_b, backend.replica_offset(z_a)
 
 
 def nt_xent(z_a, z_b, temperature=0.5):
@@ -100,7 +79,7 @@ def nt_xent(z_a, z_b, temperature=0.5):
     return 0.5 * (denominator_a + denominator_b) - positive
 
 
-@register
+@register("keras_efficient.losses.NTXent")
 class NTXent(ScheduledTemperature, keras.losses.Loss):
     """NT-Xent (normalized temperature-scaled cross-entropy), SimCLR's loss.
 

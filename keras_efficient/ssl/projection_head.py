@@ -7,7 +7,7 @@ from keras_efficient.utils import register
 from keras_efficient.utils import validate_size
 
 
-@register
+@register("keras_efficient.layers.ProjectionHead")
 class ProjectionHead(keras.layers.Layer):
     """An MLP head: `[Dense -> BatchNorm -> ReLU] * len(hidden_dims) -> Dense`.
 

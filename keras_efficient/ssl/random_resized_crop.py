@@ -4,6 +4,7 @@ import math
 
 import keras
 
+from keras_efficient.backend import keras_compat
 from keras_efficient.backend.data_layer import DataLayer
 from keras_efficient.backend.data_layer import DynamicBackend
 from keras_efficient.utils import register
@@ -28,7 +29,7 @@ def _interpolation_matrix(start, length, size, backend=None):
     return backend.nn.relu(1.0 - backend.numpy.abs(positions[None, None, :] - source[:, :, None]))
 
 
-@register
+@register("keras_efficient.layers.RandomResizedCrop")
 class RandomResizedCrop(DataLayer):
     """Crop a random area and aspect ratio of each image, resized to the input size.
 
@@ -93,7 +94,7 @@ class RandomResizedCrop(DataLayer):
             return images
         # `self.backend` is TensorFlow inside `tf.data`, Keras's backend elsewhere.
         backend = self.backend
-        seed = self._get_seed_generator(backend.name)
+        seed = keras_compat.seed_generator(self)
         height_axis = 1 if self.data_format == "channels_last" else 2
         shape = backend.shape(images)
         batch_size = shape[0]

@@ -5,10 +5,12 @@ import tensorflow as tf
 
 from keras_efficient.ssl.patch_grid import CENTRE_CELL
 from keras_efficient.ssl.patch_grid import PatchGrid
+from keras_efficient.utils import export
 
 NUM_NEIGHBOURS = 8
 
 
+@export("keras_efficient.data.RelativePatchPretext")
 class RelativePatchPretext:
     """Turn a batch of unlabeled images into an 8-way "where is this patch?" batch.
 

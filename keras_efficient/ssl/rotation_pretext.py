@@ -2,6 +2,7 @@
 
 from keras_efficient.backend.data_layer import DynamicBackend
 from keras_efficient.backend.data_layer import data_backend
+from keras_efficient.utils import export
 
 
 def rotate_90(images, times, backend=None):
@@ -14,6 +15,7 @@ def rotate_90(images, times, backend=None):
     return images
 
 
+@export("keras_efficient.data.RotationPretext")
 class RotationPretext:
     """Turn a batch of unlabeled images into a 4-way rotation classification batch.
 

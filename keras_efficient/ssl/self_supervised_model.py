@@ -37,6 +37,10 @@ class SelfSupervisedModel(backend.StatefulSteps, keras.Model):
     reduced by a Keras loss (so already divided by the replica count).
     """
 
+    # The config entries that hold layers, deserialized by `from_config`; a
+    # subclass that serializes more layers adds their keys.
+    _config_layers = ("encoder", "augmenter")
+
     def __init__(self, encoder, augmenter=None, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(encoder, keras.layers.Layer):
@@ -96,10 +100,10 @@ class SelfSupervisedModel(backend.StatefulSteps, keras.Model):
     def _through(networks, view_a, view_b, training):
         """The `networks` in turn on each view.
 
-        Two passes rather than one over the concatenated views: on CPU the two
-        independent passes ran faster (bench `ssl_simclr_step`, 0.90x the step
-        time of one 2N-batch pass), and BatchNorm statistics stay per view, as
-        in the SimSiam and keras-io implementations.
+        Two passes rather than one over the concatenated views: BatchNorm
+        statistics stay per view, as in the SimSiam and keras-io
+        implementations, and two passes were not slower (the method card has
+        the measurement, `keras-efficient bench ssl_simclr_step`).
         """
         outputs = []
         for view in (view_a, view_b):
@@ -156,7 +160,7 @@ class SelfSupervisedModel(backend.StatefulSteps, keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        return from_config_with_layers(cls, config, "encoder", "augmenter", "projection_head", "predictor")
+        return from_config_with_layers(cls, config, *cls._config_layers)
 
 
 def _is_image_batch(x):

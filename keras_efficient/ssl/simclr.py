@@ -9,7 +9,7 @@ from keras_efficient.ssl.self_supervised_model import SelfSupervisedModel
 from keras_efficient.utils import register
 
 
-@register
+@register("keras_efficient.models.SimCLR")
 class SimCLR(SelfSupervisedModel):
     """SimCLR: pull two views of an image together, push all other images away.
 
@@ -51,6 +51,8 @@ class SimCLR(SelfSupervisedModel):
         Chen et al., "A Simple Framework for Contrastive Learning of Visual
         Representations", ICML 2020 (https://arxiv.org/abs/2002.05709).
     """
+
+    _config_layers = (*SelfSupervisedModel._config_layers, "projection_head")
 
     def __init__(self, encoder, projection_head=None, augmenter=None, temperature=0.5,
                  **kwargs):

@@ -8,7 +8,7 @@ from keras_efficient.ssl.simsiam_loss import SimSiamLoss
 from keras_efficient.utils import register
 
 
-@register
+@register("keras_efficient.models.SimSiam")
 class SimSiam(SelfSupervisedModel):
     """SimSiam: predict one view's projection from the other's, with a stop-gradient.
 
@@ -52,6 +52,8 @@ class SimSiam(SelfSupervisedModel):
         Chen and He, "Exploring Simple Siamese Representation Learning", CVPR
         2021 (https://arxiv.org/abs/2011.10566).
     """
+
+    _config_layers = (*SelfSupervisedModel._config_layers, "projection_head", "predictor")
 
     def __init__(self, encoder, projection_head=None, predictor=None, augmenter=None,
                  **kwargs):

@@ -7,7 +7,7 @@ from keras_efficient.ssl.embeddings import stopped_cosine_similarity
 from keras_efficient.utils import register
 
 
-@register
+@register("keras_efficient.losses.SimSiamLoss")
 class SimSiamLoss(keras.losses.Loss):
     """SimSiam loss `D(p, stopgrad(z)) = -cos(p, z)`.
 

@@ -1,5 +1,9 @@
-"""Test helpers for keras_efficient objects (and users' own): the shared harness."""
+"""Test helpers for keras_efficient objects (and users' own): the shared harness,
+and the offline smoke run of the BERT recipe (a tiny random encoder, mock data)."""
 
+from keras_efficient.recipes.bert.run import SMOKE_BUDGET
+from keras_efficient.recipes.bert.run import smoke_environment
+from keras_efficient.recipes.bert.run import write_tiny_encoder
 from keras_efficient.testing.harness import LAYER_CHECKS
 from keras_efficient.testing.harness import LOSS_CHECKS
 from keras_efficient.testing.harness import MODEL_CHECKS

@@ -40,14 +40,21 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_efficient.utils import export
+
 LAYER_CHECKS = ("config", "saving", "jit", "bfloat16", "replicas")
+export("keras_efficient.testing.LAYER_CHECKS")(LAYER_CHECKS)
 LOSS_CHECKS = ("config", "saving", "jit", "bfloat16", "replicas")
+export("keras_efficient.testing.LOSS_CHECKS")(LOSS_CHECKS)
 SCHEDULE_CHECKS = ("config", "saving", "jit", "bfloat16", "replicas")
+export("keras_efficient.testing.SCHEDULE_CHECKS")(SCHEDULE_CHECKS)
 MODEL_CHECKS = ("config", "saving", "jit", "bfloat16", "replicas")
+export("keras_efficient.testing.MODEL_CHECKS")(MODEL_CHECKS)
 
 _SEED = 1234
 
 
+@export("keras_efficient.testing.split_cpu")
 def split_cpu(num_devices=2):
     """Split the physical CPU into `num_devices` logical devices.
 
@@ -62,6 +69,7 @@ def split_cpu(num_devices=2):
 _STRATEGY = None
 
 
+@export("keras_efficient.testing.two_replica_strategy")
 def two_replica_strategy():
     """Two-device data parallelism for the current backend (cached).
 
@@ -93,6 +101,7 @@ def two_replica_strategy():
     return _STRATEGY
 
 
+@export("keras_efficient.testing.dtype_policy")
 @contextlib.contextmanager
 def dtype_policy(name):
     """Set the global Keras dtype policy inside the block, restore it after."""
@@ -104,6 +113,7 @@ def dtype_policy(name):
         keras.config.set_dtype_policy(previous)
 
 
+@export("keras_efficient.testing.on_two_devices")
 def on_two_devices(fn, *arrays):
     """`fn(*arrays)` under `jax.jit`, each array's batch split over two devices.
 
@@ -121,6 +131,7 @@ def on_two_devices(fn, *arrays):
     return keras.tree.map_structure(_numpy, jax.jit(fn)(*sharded))
 
 
+@export("keras_efficient.testing.gradients")
 def gradients(fn, *inputs):
     """`fn(*inputs)` (a scalar) and its gradients with respect to each input.
 
@@ -277,6 +288,7 @@ def _check_jit(build_model, compile_kwargs, x, y, atol, random_in_training):
 # --------------------------------------------------------------------------- layers
 
 
+@export("keras_efficient.testing.check_layer")
 def check_layer(
     layer_cls,
     init_kwargs,
@@ -386,6 +398,7 @@ def _offset_model(y_pred):
     return keras.Model(inputs, Offset()(inputs))
 
 
+@export("keras_efficient.testing.check_loss")
 def check_loss(
     loss_cls,
     init_kwargs,
@@ -463,6 +476,7 @@ def check_loss(
 # ------------------------------------------------------------------------ schedules
 
 
+@export("keras_efficient.testing.check_schedule")
 def check_schedule(
     schedule_cls,
     init_kwargs,
@@ -545,6 +559,7 @@ def check_schedule(
 # --------------------------------------------------------------------------- models
 
 
+@export("keras_efficient.testing.check_model")
 def check_model(
     make_model,
     compile_kwargs,

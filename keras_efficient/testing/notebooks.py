@@ -3,9 +3,12 @@
 import json
 import pathlib
 
+from keras_efficient.utils import export
+
 SMOKE_OFF, SMOKE_ON = "SMOKE = False", "SMOKE = True"
 
 
+@export("keras_efficient.testing.run_notebook")
 def run_notebook(path, smoke=True):
     """Execute the code cells of the notebook at `path` in order; return their namespace.
 

@@ -4,8 +4,8 @@ import math
 
 import keras
 from keras import ops
-from keras.src.losses.loss import scale_loss_for_distribution  # not public in Keras 3.15
 
+from keras_efficient.backend import keras_compat
 from keras_efficient.schedules.step_counter import add_step_counter
 from keras_efficient.schedules.step_counter import count_step
 from keras_efficient.utils import from_config_with_layers
@@ -37,7 +37,7 @@ def negative_log_likelihood(x, decoded, likelihood):
     return ops.sum(ops.reshape(per_element, (ops.shape(x)[0], -1)), axis=1)
 
 
-@register
+@register("keras_efficient.models.VAE")
 class VAE(keras.Model):
     """Variational autoencoder: an encoder to a Gaussian posterior, a decoder back.
 
@@ -226,8 +226,8 @@ class VAE(keras.Model):
         self.kl_tracker.update_state(kl)
         self.elbo_tracker.update_state(-(reconstruction + kl))
         self.active_units.update_state(z_mean)
-        extra = [self._aggregate_additional_loss(term) for term in self.losses]
-        return scale_loss_for_distribution(loss) + sum(extra, 0.0)
+        extra = [keras_compat.additional_loss(self, term) for term in self.losses]
+        return keras_compat.scale_loss_for_distribution(loss) + sum(extra, 0.0)
 
     def encode(self, x):
         """The posterior mean `E_q(z|x)[z]` of a batch `x`: the representation."""

@@ -7,6 +7,7 @@ import tensorflow as tf
 
 import keras_efficient as ke
 from keras_efficient import testing
+from keras_efficient.distribute.multi_worker import patch_keras_for_multi_worker
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(48, 3)).astype("float32")
@@ -71,7 +72,7 @@ def test_fit__stream_continues_across_epochs():
 @pytest.mark.tensorflow_only("ke.distribute.fit is tf.distribute multi-worker training")
 def test_fit__two_replicas_equal_one_device():
     # With the multi-worker fix installed, other strategies behave as before.
-    ke.distribute.patch_keras_for_multi_worker()
+    patch_keras_for_multi_worker()
     single = _model()
     _fit(single)
     replicated = _model(testing.two_replica_strategy())
@@ -160,4 +161,4 @@ def test_fit__on_jax_names_keras_distribution():
     with pytest.raises(RuntimeError, match=r"keras.distribution.initialize\(\).*get_distribution"):
         ke.distribute.fit(None, None)
     with pytest.raises(RuntimeError, match="patch_keras_for_multi_worker"):
-        ke.distribute.patch_keras_for_multi_worker()
+        patch_keras_for_multi_worker()

@@ -7,6 +7,8 @@ import pytest
 
 from keras_efficient import distribute
 from keras_efficient.cli import main
+from keras_efficient.distribute import settings as settings_module
+from keras_efficient.distribute import xla
 
 
 def _fake_strategy(*devices):
@@ -15,7 +17,7 @@ def _fake_strategy(*devices):
 
 @pytest.fixture(autouse=True)
 def _no_override(monkeypatch):
-    monkeypatch.delenv(distribute.JIT_ENVIRONMENT_VARIABLE, raising=False)
+    monkeypatch.delenv(xla.JIT_ENVIRONMENT_VARIABLE, raising=False)
 
 
 def test_jit_compile_for__cpu_is_off_gpu_and_tpu_on():
@@ -23,25 +25,25 @@ def test_jit_compile_for__cpu_is_off_gpu_and_tpu_on():
     assert distribute.jit_compile_for(_fake_strategy("/job:worker/device:CPU:0")) is False
     gpus = _fake_strategy("/job:worker/replica:0/task:0/device:GPU:0", "/device:GPU:1")
     assert distribute.jit_compile_for(gpus) is True
-    assert distribute.jit_compile_for_device("TPU") is True
+    assert xla.jit_compile_for_device("TPU") is True
 
 
 @pytest.mark.parametrize("value, expected", [("1", True), ("on", True), ("False", False)])
 def test_jit_compile_for__environment_overrides(monkeypatch, value, expected):
-    monkeypatch.setenv(distribute.JIT_ENVIRONMENT_VARIABLE, value)
+    monkeypatch.setenv(xla.JIT_ENVIRONMENT_VARIABLE, value)
     assert distribute.jit_compile_for() is expected
-    assert distribute.jit_compile_for_device("GPU") is expected
+    assert xla.jit_compile_for_device("GPU") is expected
 
 
 def test_jit_compile_for__bad_environment_value_raises(monkeypatch):
-    monkeypatch.setenv(distribute.JIT_ENVIRONMENT_VARIABLE, "maybe")
+    monkeypatch.setenv(xla.JIT_ENVIRONMENT_VARIABLE, "maybe")
     with pytest.raises(ValueError, match="KERAS_EFFICIENT_JIT_COMPILE.*'maybe'"):
         distribute.jit_compile_for()
 
 
 def test_jit_compile_for_device__unknown_device_raises():
     with pytest.raises(ValueError, match="argument `device_type`"):
-        distribute.jit_compile_for_device("NPU")
+        xla.jit_compile_for_device("NPU")
 
 
 @pytest.mark.skipif(keras.backend.backend() != "jax", reason="the JAX backend's description")
@@ -82,7 +84,7 @@ def test_recommended_settings__tpu(monkeypatch):
 
     monkeypatch.setattr(tf.distribute, "TPUStrategy", _FakeTPUStrategy)
     settings = distribute.recommended_settings(_FakeTPUStrategy())
-    assert settings == distribute.TrainingSettings(
+    assert settings == settings_module.TrainingSettings(
         device_type="TPU", jit_compile=True, steps_per_execution=32,
         dtype_policy="mixed_bfloat16", drop_remainder=True, num_replicas=8)
     assert settings.check_batch_size(256) == 256

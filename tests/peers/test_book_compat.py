@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from keras_efficient import testing
 from keras_efficient.recipes import bert
 
 pytestmark = pytest.mark.tensorflow_only("the BERT recipe builds in a tf.distribute scope")
@@ -11,7 +12,7 @@ pytestmark = pytest.mark.tensorflow_only("the BERT recipe builds in a tf.distrib
 
 @pytest.fixture(scope="module")
 def classifier(tmp_path_factory):
-    path = bert.write_tiny_encoder(str(tmp_path_factory.mktemp("encoder") / "preset"))
+    path = testing.write_tiny_encoder(str(tmp_path_factory.mktemp("encoder") / "preset"))
     return bert.get_bert_model("bert-small", handle=path, hidden_units=(4,), dropout=0.0)
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_efficient import testing
 from keras_efficient.recipes import bert
 
 # Made-up sentences in the tiny preset's vocabulary (single letters, `##a`..`##j`).
@@ -18,7 +19,7 @@ SEQUENCE_LENGTH = 16
 @pytest.fixture(scope="module")
 def tiny_preset(tmp_path_factory):
     """The smoke mode's random 1-layer keras-hub BERT preset (no checkpoint, offline)."""
-    return bert.write_tiny_encoder(str(tmp_path_factory.mktemp("tiny_bert")))
+    return testing.write_tiny_encoder(str(tmp_path_factory.mktemp("tiny_bert")))
 
 
 def _masked_lm_loss(masked_lm, x, y, weights):

@@ -250,7 +250,7 @@ def test_get_bert_model__shuffled_encoder_permutes_the_pretrained_values(one_lay
 
 
 def test_load_bert_backbone__local_keras_hub_preset_directory(tmp_path):
-    directory = bert.write_tiny_encoder(str(tmp_path / "preset"))
+    directory = testing.write_tiny_encoder(str(tmp_path / "preset"))
     import keras_hub
 
     saved = keras_hub.models.BertBackbone.from_preset(directory)
@@ -331,7 +331,7 @@ def test_notebook__bert_agnews_runs_in_smoke_mode(tmp_path, monkeypatch):
         ("bert-small", "pretrained"), ("bert-small", "shuffled")]
     assert all(0.0 <= r.best_accuracy <= 1.0 for r in results)
     # One validation accuracy per smoke epoch; the best is one of them.
-    assert all(len(r.val_accuracy) == bert.SMOKE_BUDGET["epochs"]
+    assert all(len(r.val_accuracy) == testing.SMOKE_BUDGET["epochs"]
                and r.best_accuracy in r.val_accuracy for r in results)
     assert "| bert-small | shuffled |" in namespace["table"]
 

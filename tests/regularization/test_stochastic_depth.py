@@ -201,7 +201,7 @@ def test_stochastic_depth__rejects_bad_arguments(kwargs, argument):
 def test_stochastic_depth_survival__rejects_bad_arguments():
     with pytest.raises(ValueError, match="argument `final_survival`"):
         stochastic_depth_survival(1, 4, 0.0)
-    with pytest.raises(ValueError, match="argument `l`"):
+    with pytest.raises(ValueError, match="argument `block_index`"):
         stochastic_depth_survival(5, 4)
 
 

@@ -1,5 +1,6 @@
 """The book's BERT project on Keras 3: AG News with BERT-Small and BERT-Base,
-pre-trained vs shuffled weights (see README.md in this folder)."""
+pre-trained vs shuffled weights (see README.md in this folder). The offline smoke
+run's scaffolding is in `keras_efficient.testing`."""
 
 from keras_efficient.recipes.bert.data import load_ag_news
 from keras_efficient.recipes.bert.encoders import BERT_ENCODERS
@@ -12,11 +13,8 @@ from keras_efficient.recipes.bert.model import get_bert_model
 from keras_efficient.recipes.bert.model import shuffle_weights
 from keras_efficient.recipes.bert.run import BOOK_LEARNING_RATES
 from keras_efficient.recipes.bert.run import BOOK_RESULTS
-from keras_efficient.recipes.bert.run import SMOKE_BUDGET
 from keras_efficient.recipes.bert.run import VARIANTS
 from keras_efficient.recipes.bert.run import BertRunResult
 from keras_efficient.recipes.bert.run import compare_pretrained_vs_shuffled
 from keras_efficient.recipes.bert.run import format_table
 from keras_efficient.recipes.bert.run import run_config
-from keras_efficient.recipes.bert.run import smoke_environment
-from keras_efficient.recipes.bert.run import write_tiny_encoder

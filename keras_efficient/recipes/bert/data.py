@@ -3,12 +3,14 @@
 import tensorflow as tf
 
 from keras_efficient.data.tfds import load_tfds
+from keras_efficient.utils import export
 from keras_efficient.utils import validate_key
 from keras_efficient.utils import validate_path
 from keras_efficient.utils import validate_seed
 from keras_efficient.utils import validate_size
 
 
+@export("keras_efficient.recipes.bert.load_ag_news")
 def load_ag_news(preprocessor, split, batch_size=256, *, shuffle=None, seed=0,
                  take=None, drop_remainder=False, data_dir=None, download=True):
     """One split of AG News (`ag_news_subset`) as batches ready for the BERT classifier.

@@ -15,12 +15,14 @@ import functools
 import os
 import re
 
+from keras_efficient.utils import export
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_key
 from keras_efficient.utils import validate_number
 from keras_efficient.utils import validate_size
 
 
+@export("keras_efficient.recipes.bert.BertEncoderHandles")
 @dataclasses.dataclass(frozen=True)
 class BertEncoderHandles:
     """Where one of the book's encoders lives.
@@ -54,6 +56,7 @@ BERT_ENCODERS = {
         keras_hub_preset="bert_base_en_uncased",
     ),
 }
+export("keras_efficient.recipes.bert.BERT_ENCODERS")(BERT_ENCODERS)
 
 # TF Hub / TF Model Garden `BertEncoder` variable names (without `:0`, after any
 # scope prefix) -> keras-hub `BertBackbone` weight paths. Both use the same
@@ -77,6 +80,7 @@ _TFHUB_TO_KERAS_HUB = (
 )
 
 
+@export("keras_efficient.recipes.bert.tfhub_to_keras_hub_name")
 def tfhub_to_keras_hub_name(name):
     """The keras-hub `BertBackbone` weight path for a TF Hub BERT variable name.
 
@@ -244,6 +248,7 @@ def _locate(handle):
                      + "\n- ".join(tried))
 
 
+@export("keras_efficient.recipes.bert.load_bert_backbone")
 def load_bert_backbone(handle, dropout=0.1):
     """Load a BERT encoder as a trainable keras-hub `BertBackbone`.
 
@@ -286,6 +291,7 @@ def load_bert_backbone(handle, dropout=0.1):
     return _from_preset("BertBackbone", location, dropout=dropout)
 
 
+@export("keras_efficient.recipes.bert.load_bert_preprocessor")
 def load_bert_preprocessor(handle, sequence_length=128, preprocess_handle=PREPROCESS_HANDLE):
     """The encoder's text preprocessing as a keras-hub layer for `tf.data`.
 

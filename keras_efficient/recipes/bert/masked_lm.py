@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from keras_efficient.recipes.bert.encoders import load_bert_backbone
 from keras_efficient.recipes.bert.encoders import load_bert_preprocessor
+from keras_efficient.utils import export
 from keras_efficient.utils import validate_number
 from keras_efficient.utils import validate_seed
 from keras_efficient.utils import validate_size
@@ -37,6 +38,7 @@ def _text_dataset(texts):
     return tf.data.Dataset.from_tensor_slices(tf.constant(texts, dtype=tf.string))
 
 
+@export("keras_efficient.recipes.bert.pretrain_masked_lm")
 def pretrain_masked_lm(
     backbone_or_preset,
     texts,

@@ -6,12 +6,14 @@ import tensorflow as tf
 
 from keras_efficient.recipes.bert.encoders import encoder_handle
 from keras_efficient.recipes.bert.encoders import load_bert_backbone
+from keras_efficient.utils import export
 from keras_efficient.utils import register
 from keras_efficient.utils import validate_number
 from keras_efficient.utils import validate_seed
 from keras_efficient.utils import validate_size
 
 
+@export("keras_efficient.recipes.bert.shuffle_weights")
 def shuffle_weights(model, weights=None, seed=None):
     """Randomly permute the values inside each weight tensor of `model`, as the book does.
 
@@ -65,6 +67,7 @@ class BertClassifier(keras.Model):
         return super().__call__(inputs, *args, **kwargs)
 
 
+@export("keras_efficient.recipes.bert.get_bert_model")
 def get_bert_model(
     encoder_size,
     learning_rate=2e-5,

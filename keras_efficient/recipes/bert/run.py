@@ -29,6 +29,7 @@ from keras_efficient.recipes.bert.data import load_ag_news
 from keras_efficient.recipes.bert.encoders import encoder_handle
 from keras_efficient.recipes.bert.encoders import load_bert_preprocessor
 from keras_efficient.recipes.bert.model import get_bert_model
+from keras_efficient.utils import export
 from keras_efficient.utils import validate_callable
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_path
@@ -36,26 +37,31 @@ from keras_efficient.utils import validate_seed
 from keras_efficient.utils import validate_size
 
 VARIANTS = ("pretrained", "shuffled")
+export("keras_efficient.recipes.bert.VARIANTS")(VARIANTS)
 
 #: The book's learning rates per encoder and variant.
 BOOK_LEARNING_RATES = {
     "bert-small": {"pretrained": 8e-5, "shuffled": 1e-4},
     "bert-base": {"pretrained": 8e-5, "shuffled": 2e-5},
 }
+export("keras_efficient.recipes.bert.BOOK_LEARNING_RATES")(BOOK_LEARNING_RATES)
 
 #: The book's best validation accuracy over 4 epochs.
 BOOK_RESULTS = {
     "bert-small": {"pretrained": 0.9159, "shuffled": 0.9033},
     "bert-base": {"pretrained": 0.9397, "shuffled": 0.9007},
 }
+export("keras_efficient.recipes.bert.BOOK_RESULTS")(BOOK_RESULTS)
 
 #: The smoke mode's budget: seconds on a CPU, offline.
 SMOKE_BUDGET = {"epochs": 1, "batch_size": 16, "sequence_length": 32}
+export("keras_efficient.testing.SMOKE_BUDGET")(SMOKE_BUDGET)
 
 _PARAMS = ("encoder_size", "handle", "learning_rates", "sequence_length", "take",
            "data_dir", "smoke")
 
 
+@export("keras_efficient.recipes.bert.BertRunResult")
 @dataclasses.dataclass(frozen=True)
 class BertRunResult:
     """One fine-tuning run: validation accuracy after every epoch."""
@@ -77,6 +83,7 @@ class BertRunResult:
         return self.val_accuracy[-1]
 
 
+@export("keras_efficient.recipes.bert.compare_pretrained_vs_shuffled")
 def compare_pretrained_vs_shuffled(
     encoder_size,
     *,
@@ -157,6 +164,7 @@ def compare_pretrained_vs_shuffled(
     return results
 
 
+@export("keras_efficient.recipes.bert.format_table")
 def format_table(results):
     """A markdown table of best and final validation accuracy, with the book's number."""
     lines = ["| encoder | weights | learning rate | seed | best epoch | final epoch | book |",
@@ -169,6 +177,7 @@ def format_table(results):
     return "\n".join(lines)
 
 
+@export("keras_efficient.testing.write_tiny_encoder")
 def write_tiny_encoder(directory, seed=0):
     """Write a random 1-layer BERT (hidden 16) and a small vocabulary as a keras-hub preset.
 
@@ -189,6 +198,7 @@ def write_tiny_encoder(directory, seed=0):
     return directory
 
 
+@export("keras_efficient.testing.smoke_environment")
 @contextlib.contextmanager
 def smoke_environment(enabled=True, num_examples=64):
     """Context for an offline smoke run: yields a tiny encoder's directory.
@@ -215,6 +225,7 @@ def smoke_environment(enabled=True, num_examples=64):
         yield write_tiny_encoder(directory)
 
 
+@export("keras_efficient.recipes.bert.run_config")
 def run_config(config, out_dir, smoke=False):
     """Run a validated `ExperimentConfig` whose `task.technique` is "bert_agnews".
 

@@ -5,6 +5,7 @@ import math
 import numpy as np
 from keras import ops
 
+from keras_efficient.utils import export
 from keras_efficient.utils import validate_callable
 from keras_efficient.utils import validate_choice
 from keras_efficient.utils import validate_number
@@ -16,6 +17,7 @@ INPUT_SLOT, LABEL_SLOT = "{input}", "{label}"
 CONTENT_FREE_INPUTS = ("N/A", "", "[MASK]")
 
 
+@export("keras_efficient.recipes.in_context.FewShotPrompter")
 class FewShotPrompter:
     """Classify by prompting a causal LM with k labeled examples (in-context learning).
 
@@ -248,6 +250,7 @@ class FewShotPrompter:
         return -np.sum(np.asarray(ops.convert_to_numpy(losses), np.float64) * label_mask, 1)
 
 
+@export("keras_efficient.recipes.in_context.k_shot_curve")
 def k_shot_curve(make_prompter, pool_inputs, pool_labels, test_inputs, test_labels,
                  ks=(0, 1, 2, 4, 8), draws=5, confidence=0.95, label_words=None):
     """Accuracy against the number of examples k, with a confidence interval over draws.
