@@ -170,31 +170,25 @@ class ClientUpdate:
         per_epoch = 1 if self.batch_size is None else math.ceil(num_examples / self.batch_size)
         return self.local_epochs * per_epoch
 
-    def __call__(self, weights, x, y, rng, pad_to=None):
-        """Train from `weights` on `(x, y)` and return the new weights.
+    def batches(self, num_examples, rng, pad_to=None):
+        """The local steps of a client with `num_examples` examples, in order.
 
         Args:
-            weights: the global weights (`model_weights` order).
-            x, y: the client's examples.
+            num_examples: the client's example count.
             rng: a `numpy.random.Generator` for the shuffling.
             pad_to: the static batch size when `batch_size` is None (the largest
                 client's size, so every client shares one trace).
 
         Returns:
-            The client's weights after training, as numpy arrays.
+            A list with one `(index, sample_weight)` pair per step: example
+            indices padded to the static batch size, and the weights (zero on
+            padding, `size / real` on real rows, so the loss is their mean).
         """
-        model, trainer = self.model, self._trainer
-        x, y = np.asarray(x), np.asarray(y)
-        num_examples = len(x)
         size = self.batch_size or pad_to or num_examples
         if num_examples > size and self.batch_size is None:
             raise ValueError(
                 f"`pad_to`={pad_to} is smaller than the client's {num_examples} examples.")
-        set_weights(model, weights)
-        for anchor, value in zip(trainer.anchors, weights):
-            anchor.assign(value)
-        for variable, value in zip(trainer.optimizer.variables, self._optimizer_initial):
-            variable.assign(value)
+        steps = []
         for _ in range(self.local_epochs):
             order = rng.permutation(num_examples)
             for start in range(0, num_examples, size):
@@ -203,5 +197,29 @@ class ClientUpdate:
                 padded = np.concatenate([index, np.zeros(size - real, dtype=index.dtype)])
                 weight = np.zeros(size, dtype="float32")
                 weight[:real] = size / real
-                trainer.train_on_batch(x[padded], y[padded], sample_weight=weight)
+                steps.append((padded, weight))
+        return steps
+
+    def __call__(self, weights, x, y, rng, pad_to=None):
+        """Train from `weights` on `(x, y)` and return the new weights.
+
+        Args:
+            weights: the global weights (`model_weights` order).
+            x, y: the client's examples.
+            rng: a `numpy.random.Generator` for the shuffling.
+            pad_to: the static batch size when `batch_size` is None.
+
+        Returns:
+            The client's weights after training, as numpy arrays.
+        """
+        model, trainer = self.model, self._trainer
+        x, y = np.asarray(x), np.asarray(y)
+        steps = self.batches(len(x), rng, pad_to)
+        set_weights(model, weights)
+        for anchor, value in zip(trainer.anchors, weights):
+            anchor.assign(value)
+        for variable, value in zip(trainer.optimizer.variables, self._optimizer_initial):
+            variable.assign(value)
+        for index, weight in steps:
+            trainer.train_on_batch(x[index], y[index], sample_weight=weight)
         return get_weights(model)
