@@ -115,8 +115,8 @@ class FedAvg:
         parallel_clients: train the clients of a round at once, vectorized over
             clients and split over the devices, as one compiled pure function
             of the global weights (`ParallelClientUpdate`; JAX backend, models
-            without non-trainable weights). Same result as one after another;
-            a client that raises fails the whole round.
+            without non-trainable weights or random layers). Same result as one
+            after another; a client that raises fails the whole round.
 
     Example:
 

@@ -37,6 +37,14 @@ def check_parallel_support(model):
             "e.g. BatchNormalization statistics, which the clients would update. Use "
             "GroupNormalization or LayerNormalization, or parallel_clients=False."
         )
+    weights = {id(w) for w in model.weights}
+    states = [v.path for v in model.variables if id(v) not in weights]
+    if states:
+        raise ValueError(
+            "`parallel_clients=True` does not support random layers (Dropout, noise, "
+            f"augmentation): their seed states ({states}) would be shared by every "
+            "client and step of the compiled round. Use parallel_clients=False."
+        )
 
 
 class ParallelClientUpdate:

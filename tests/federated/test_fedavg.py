@@ -314,5 +314,13 @@ def test_fedavg__parallel_clients_bad_model():
         model.compile(loss="mse")
         return model
 
+    def random():
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dropout(0.5),
+                                  keras.layers.Dense(3)])
+        model.compile(loss="mse")
+        return model
+
     with pytest.raises(ValueError, match="non-trainable weights"):
         federated.FedAvg(normalized, "sgd", parallel_clients=True)
+    with pytest.raises(ValueError, match="random layers"):
+        federated.FedAvg(random, "sgd", parallel_clients=True)
