@@ -137,6 +137,13 @@ class ClientUpdate:
         return self._model
 
     def _build(self):
+        self._model, self._trainer = self.new_trainer()
+        self._optimizer_initial = [
+            keras.ops.convert_to_numpy(v.value) for v in self._trainer.optimizer.variables]
+
+    def new_trainer(self):
+        """A fresh `(model, trainer)`: `model_fn()`, and the model with the client
+        loss (FedProx) compiled with a fresh, built client optimizer."""
         model = self.model_fn()
         if not isinstance(model, keras.Model):
             raise TypeError(
@@ -161,9 +168,16 @@ class ClientUpdate:
             jit_compile=model.jit_compile,
         )
         trainer.optimizer.build(trainer.trainable_variables)
-        self._optimizer_initial = [
-            keras.ops.convert_to_numpy(v.value) for v in trainer.optimizer.variables]
-        self._model, self._trainer = model, trainer
+        return model, trainer
+
+    def start(self, trainer, weights):
+        """Put a client's start state in `trainer`: the global `weights`, FedProx
+        anchors on them, and a fresh optimizer state."""
+        set_weights(trainer.inner, weights)
+        for anchor, value in zip(trainer.anchors, weights):
+            anchor.assign(value)
+        for variable, value in zip(trainer.optimizer.variables, self._optimizer_initial):
+            variable.assign(value)
 
     def num_steps(self, num_examples):
         """Local optimizer steps for a client with `num_examples` examples."""
@@ -215,11 +229,7 @@ class ClientUpdate:
         model, trainer = self.model, self._trainer
         x, y = np.asarray(x), np.asarray(y)
         steps = self.batches(len(x), rng, pad_to)
-        set_weights(model, weights)
-        for anchor, value in zip(trainer.anchors, weights):
-            anchor.assign(value)
-        for variable, value in zip(trainer.optimizer.variables, self._optimizer_initial):
-            variable.assign(value)
+        self.start(trainer, weights)
         for index, weight in steps:
             trainer.train_on_batch(x[index], y[index], sample_weight=weight)
         return get_weights(model)

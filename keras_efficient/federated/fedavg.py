@@ -112,11 +112,12 @@ class FedAvg:
         noise_multiplier: z, the noise's standard deviation in units of
             `clipping_norm / clients`; needs `clipping_norm`.
         seed: integer seed of client sampling and local shuffling.
-        parallel_clients: train the clients of a round at once, vectorized over
-            clients and split over the devices, as one compiled pure function
-            of the global weights (`ParallelClientUpdate`; JAX backend, models
-            without non-trainable weights or random layers). Same result as one
-            after another; a client that raises fails the whole round.
+        parallel_clients: train the clients of a round at once in one compiled
+            function, split over the devices (`ParallelClientUpdate`: on JAX a
+            pure function vmapped over clients, on TensorFlow one model copy per
+            client slot; models without non-trainable weights or random
+            layers). Same result as one after another; a client that raises
+            fails the whole round.
 
     Example:
 

@@ -6,6 +6,7 @@ from keras_efficient import federated
 from keras_efficient.federated.client import _ProximalModel
 from keras_efficient.federated.client import get_weights
 from keras_efficient.federated.client import set_weights
+from keras_efficient.federated.parallel import _devices
 
 SIZES = (5, 8, 11)  # unequal, so the count weighting and the padding matter
 
@@ -283,11 +284,7 @@ def test_fedavg__bad_input():
 
 @pytest.mark.parametrize("batch_size", [4, None])
 def test_fedavg__parallel_clients_round_equals_sequential_round(batch_size):
-    if keras.backend.backend() != "jax":
-        with pytest.raises(ValueError, match="parallel_clients=True` needs the JAX backend"):
-            federated.FedAvg(_classifier, "sgd", parallel_clients=True)
-        return
-    assert len(keras.distribution.list_devices()) == 2  # conftest's two CPU devices
+    assert len(_devices()) == 2  # conftest's two CPU devices
     # 3 of 4 clients per round: 3 clients padded to 2 per device; unequal sizes
     # give masked steps; momentum and FedProx carry per-client state.
     clients = _clients(SIZES + (6,))
@@ -305,9 +302,6 @@ def test_fedavg__parallel_clients_round_equals_sequential_round(batch_size):
 
 
 def test_fedavg__parallel_clients_bad_model():
-    if keras.backend.backend() != "jax":
-        pytest.skip("parallel_clients is refused on TensorFlow (tested above)")
-
     def normalized():
         model = keras.Sequential([keras.Input((4,)), keras.layers.BatchNormalization(),
                                   keras.layers.Dense(3)])
