@@ -7,7 +7,9 @@ evaluation) against one `fit` of the same model over the same 500 examples for
 into one compiled train step, so the claim is that a round costs at most 1.3×
 the plain `fit` (ratio ≤ 1.3).
 
-Beside them, the same round on Flower's simulation engine (when `flwr` is
+`fedavg_round_parallel` is the same round with `parallel_clients=True` (the
+10 clients in one compiled function, over the devices the process has). Beside
+them, the same round on Flower's simulation engine (when `flwr` is
 installed): 10 virtual SuperNodes run by 2 Ray workers of 1 CPU each. One
 simulation stays up for the whole benchmark and its server waits for each
 timed call before the next round, so a call is one Flower round (messages,
@@ -61,11 +63,12 @@ def _setup_fit():
     return lambda: model.fit(x, y, batch_size=BATCH_SIZE, epochs=LOCAL_EPOCHS, verbose=0)
 
 
-def _setup_fedavg():
+def _setup_fedavg(parallel_clients=False):
     x, y = _data()
     clients = federated.iid_partition(y, CLIENTS, seed=0).split(x, y)
     algorithm = federated.FedAvg(_model_fn, keras.optimizers.SGD(0.1),
-                                 local_epochs=LOCAL_EPOCHS, batch_size=BATCH_SIZE)
+                                 local_epochs=LOCAL_EPOCHS, batch_size=BATCH_SIZE,
+                                 parallel_clients=parallel_clients)
     return lambda: algorithm.fit(clients, rounds=1)
 
 
@@ -129,7 +132,8 @@ class _FlowerRounds:
         self.done.get()
 
 
-_CASES = [Case("fit", _setup_fit), Case("fedavg_round", _setup_fedavg, max_ratio=1.3)]
+_CASES = [Case("fit", _setup_fit), Case("fedavg_round", _setup_fedavg, max_ratio=1.3),
+          Case("fedavg_round_parallel", functools.partial(_setup_fedavg, parallel_clients=True))]
 if importlib.util.find_spec("flwr") is not None:
     _CASES.append(Case("flower_round", _FlowerRounds))
 
