@@ -139,6 +139,13 @@ class ClientUpdate:
         return self._model
 
     def _build(self):
+        self._model, self._trainer = self.new_trainer()
+        self._optimizer_initial = [
+            keras.ops.convert_to_numpy(v.value) for v in self._trainer.optimizer.variables]
+
+    def new_trainer(self):
+        """A fresh `(model, trainer)`: `model_fn()`, and the model with the client
+        loss (FedProx) compiled with a fresh, built client optimizer."""
         model = self.model_fn()
         if not isinstance(model, keras.Model):
             raise TypeError(
@@ -163,40 +170,41 @@ class ClientUpdate:
             jit_compile=model.jit_compile,
         )
         trainer.optimizer.build(trainer.trainable_variables)
-        self._optimizer_initial = [
-            keras.ops.convert_to_numpy(v.value) for v in trainer.optimizer.variables]
-        self._model, self._trainer = model, trainer
+        return model, trainer
+
+    def start(self, trainer, weights):
+        """Put a client's start state in `trainer`: the global `weights`, FedProx
+        anchors on them, and a fresh optimizer state."""
+        set_weights(trainer.inner, weights)
+        for anchor, value in zip(trainer.anchors, weights):
+            anchor.assign(value)
+        for variable, value in zip(trainer.optimizer.variables, self._optimizer_initial):
+            variable.assign(value)
 
     def num_steps(self, num_examples):
         """Local optimizer steps for a client with `num_examples` examples."""
         per_epoch = 1 if self.batch_size is None else math.ceil(num_examples / self.batch_size)
         return self.local_epochs * per_epoch
 
-    def __call__(self, weights, x, y, rng, pad_to=None):
-        """Train from `weights` on `(x, y)` and return the new weights.
+    def batches(self, num_examples, rng, pad_to=None):
+        """The local steps of a client with `num_examples` examples, in order.
 
         Args:
-            weights: the global weights (`model_weights` order).
-            x, y: the client's examples.
+            num_examples: the client's example count.
             rng: a `numpy.random.Generator` for the shuffling.
             pad_to: the static batch size when `batch_size` is None (the largest
                 client's size, so every client shares one trace).
 
         Returns:
-            The client's weights after training, as numpy arrays.
+            A list with one `(index, sample_weight)` pair per step: example
+            indices padded to the static batch size, and the weights (zero on
+            padding, `size / real` on real rows, so the loss is their mean).
         """
-        model, trainer = self.model, self._trainer
-        x, y = np.asarray(x), np.asarray(y)
-        num_examples = len(x)
         size = self.batch_size or pad_to or num_examples
         if num_examples > size and self.batch_size is None:
             raise ValueError(
                 f"`pad_to`={pad_to} is smaller than the client's {num_examples} examples.")
-        set_weights(model, weights)
-        for anchor, value in zip(trainer.anchors, weights):
-            anchor.assign(value)
-        for variable, value in zip(trainer.optimizer.variables, self._optimizer_initial):
-            variable.assign(value)
+        steps = []
         for _ in range(self.local_epochs):
             order = rng.permutation(num_examples)
             for start in range(0, num_examples, size):
@@ -205,5 +213,25 @@ class ClientUpdate:
                 padded = np.concatenate([index, np.zeros(size - real, dtype=index.dtype)])
                 weight = np.zeros(size, dtype="float32")
                 weight[:real] = size / real
-                trainer.train_on_batch(x[padded], y[padded], sample_weight=weight)
+                steps.append((padded, weight))
+        return steps
+
+    def __call__(self, weights, x, y, rng, pad_to=None):
+        """Train from `weights` on `(x, y)` and return the new weights.
+
+        Args:
+            weights: the global weights (`model_weights` order).
+            x, y: the client's examples.
+            rng: a `numpy.random.Generator` for the shuffling.
+            pad_to: the static batch size when `batch_size` is None.
+
+        Returns:
+            The client's weights after training, as numpy arrays.
+        """
+        model, trainer = self.model, self._trainer
+        x, y = np.asarray(x), np.asarray(y)
+        steps = self.batches(len(x), rng, pad_to)
+        self.start(trainer, weights)
+        for index, weight in steps:
+            trainer.train_on_batch(x[index], y[index], sample_weight=weight)
         return get_weights(model)

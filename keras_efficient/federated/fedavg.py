@@ -13,6 +13,7 @@ from keras_efficient.federated.client import get_weights
 from keras_efficient.federated.client import optimizer_config
 from keras_efficient.federated.client import set_weights
 from keras_efficient.federated.history import FederatedHistory
+from keras_efficient.federated.parallel import ParallelClientUpdate
 from keras_efficient.utils import export
 from keras_efficient.utils import validate_number
 from keras_efficient.utils import validate_seed
@@ -114,6 +115,12 @@ class FedAvg:
         noise_multiplier: z, the noise's standard deviation in units of
             `clipping_norm / clients`; needs `clipping_norm`.
         seed: integer seed of client sampling and local shuffling.
+        parallel_clients: train the clients of a round at once in one compiled
+            function, split over the devices (`ParallelClientUpdate`: on JAX a
+            pure function vmapped over clients, on TensorFlow one model copy per
+            client slot; models without non-trainable weights or random
+            layers). Same result as one after another; a client that raises
+            fails the whole round.
 
     Example:
 
@@ -140,7 +147,7 @@ class FedAvg:
 
     def __init__(self, model_fn, client_optimizer, local_epochs=1, batch_size=None,
                  clients_per_round=1.0, server_optimizer=None, proximal_mu=0.0,
-                 clipping_norm=None, noise_multiplier=0.0, seed=0):
+                 clipping_norm=None, noise_multiplier=0.0, seed=0, parallel_clients=False):
         if isinstance(clients_per_round, numbers.Integral) and not isinstance(clients_per_round, bool):
             validate_size("clients_per_round", clients_per_round)
         else:
@@ -160,6 +167,9 @@ class FedAvg:
         self.seed = validate_seed("seed", seed, allow_none=False)
         self.client_update = ClientUpdate(
             model_fn, client_optimizer, local_epochs, batch_size, proximal_mu)
+        self.parallel_clients = bool(parallel_clients)
+        self._parallel = (
+            ParallelClientUpdate(self.client_update) if parallel_clients else None)
         server_optimizer = server_optimizer or keras.optimizers.SGD(learning_rate=1.0)
         # A copy: the server's state must not be shared with the caller's object.
         self.server_optimizer = keras.optimizers.deserialize(optimizer_config(server_optimizer))
@@ -297,18 +307,25 @@ class FedAvg:
         return history
 
     def _train_clients(self, sampled, client_data, pad_to):
-        kept, updates, error = [], [], None
         weights = self.get_weights()
-        for client in sampled:
-            x, y = client_data[client]
-            rng = client_rng(self.seed, self.server_round, client)
-            try:
-                update = self.client_update(weights, x, y, rng, pad_to=pad_to)
-            except Exception as exception:  # noqa: BLE001 - a failing client must not stop the round
-                warnings.warn(
-                    f"Client {client} failed in round {self.server_round} and is dropped: "
-                    f"{exception!r}", stacklevel=3)
-                error = exception
+        rngs = [client_rng(self.seed, self.server_round, client) for client in sampled]
+        if self._parallel is not None:
+            results = self._parallel(
+                weights, [(*client_data[c], rng) for c, rng in zip(sampled, rngs)], pad_to)
+        else:
+            results = []
+            for client, rng in zip(sampled, rngs):
+                try:
+                    results.append(self.client_update(weights, *client_data[client], rng,
+                                                      pad_to=pad_to))
+                except Exception as exception:  # noqa: BLE001 - a failing client must not stop the round
+                    warnings.warn(
+                        f"Client {client} failed in round {self.server_round} and is "
+                        f"dropped: {exception!r}", stacklevel=3)
+                    results.append(exception)
+        kept, updates = [], []
+        for client, update in zip(sampled, results):
+            if isinstance(update, Exception):
                 continue
             if not all(np.all(np.isfinite(w)) for w in update
                        if np.issubdtype(np.asarray(w).dtype, np.floating)):
@@ -318,9 +335,10 @@ class FedAvg:
                 continue
             kept.append(int(client))
             updates.append(update)
-        if not updates and error is not None:
+        errors = [r for r in results if isinstance(r, Exception)]
+        if not updates and errors:
             raise RuntimeError(
-                f"Every sampled client failed in round {self.server_round}.") from error
+                f"Every sampled client failed in round {self.server_round}.") from errors[-1]
         if not updates:
             warnings.warn(
                 f"No client update was usable in round {self.server_round}; the global "
@@ -339,6 +357,7 @@ class FedAvg:
             "clipping_norm": self.clipping_norm,
             "noise_multiplier": self.noise_multiplier,
             "seed": self.seed,
+            "parallel_clients": self.parallel_clients,
         }
 
     @classmethod
@@ -358,7 +377,7 @@ class FedSGD(FedAvg):
 
     Args:
         model_fn, client_optimizer, clients_per_round, server_optimizer,
-        clipping_norm, noise_multiplier, seed: as in `FedAvg`.
+        clipping_norm, noise_multiplier, seed, parallel_clients: as in `FedAvg`.
 
     Example:
 
@@ -377,11 +396,12 @@ class FedSGD(FedAvg):
     """
 
     def __init__(self, model_fn, client_optimizer, clients_per_round=1.0,
-                 server_optimizer=None, clipping_norm=None, noise_multiplier=0.0, seed=0):
+                 server_optimizer=None, clipping_norm=None, noise_multiplier=0.0, seed=0,
+                 parallel_clients=False):
         super().__init__(model_fn, client_optimizer, local_epochs=1, batch_size=None,
                          clients_per_round=clients_per_round, server_optimizer=server_optimizer,
                          clipping_norm=clipping_norm, noise_multiplier=noise_multiplier,
-                         seed=seed)
+                         seed=seed, parallel_clients=parallel_clients)
 
     def get_config(self):
         config = super().get_config()

@@ -292,6 +292,23 @@ class DecentralizedSGD:
                 .astype(np.asarray(self.node_weights[0][i]).dtype)
                 for i in range(len(self.node_weights[0]))]
 
+    def get_config(self):
+        update = self.client_update
+        return {
+            "client_optimizer": update.client_optimizer,
+            "topology": self.topology if isinstance(self.topology, str)
+            else np.asarray(self.topology).tolist(),
+            "mixing": None if self.mixing is None else np.asarray(self.mixing).tolist(),
+            "local_epochs": self.local_epochs,
+            "batch_size": update.batch_size,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config, model_fn):
+        """Rebuild from `get_config()`; the model function is not serializable."""
+        return cls(model_fn, **config)
+
     def fit(self, client_data, rounds, test_data=None, target_accuracy=None, verbose=0):
         """Run `rounds` rounds; `client_data[i]` is node i's `(x, y)`.
 

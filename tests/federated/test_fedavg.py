@@ -6,6 +6,7 @@ from keras_efficient import federated
 from keras_efficient.federated.client import _ProximalModel
 from keras_efficient.federated.client import get_weights
 from keras_efficient.federated.client import set_weights
+from keras_efficient.federated.parallel import _devices
 
 SIZES = (5, 8, 11)  # unequal, so the count weighting and the padding matter
 
@@ -279,3 +280,41 @@ def test_fedavg__bad_input():
     wrong = [[np.zeros((5, 3), "float32"), np.zeros(3, "float32")]]
     with pytest.raises(ValueError, match="same architecture"):
         fed.aggregate(wrong, [1])
+
+
+@pytest.mark.parametrize("batch_size", [4, None])
+def test_fedavg__parallel_clients_round_equals_sequential_round(batch_size):
+    assert len(_devices()) == 2  # conftest's two CPU devices
+    # 3 of 4 clients per round: 3 clients padded to 2 per device; unequal sizes
+    # give masked steps; momentum and FedProx carry per-client state.
+    clients = _clients(SIZES + (6,))
+    kwargs = {"local_epochs": 2, "batch_size": batch_size, "clients_per_round": 3,
+              "proximal_mu": 0.1, "seed": 2}
+    weights = []
+    for parallel in (False, True):
+        keras.utils.set_random_seed(0)
+        fed = federated.FedAvg(_classifier, keras.optimizers.SGD(0.1, momentum=0.9),
+                               parallel_clients=parallel, **kwargs)
+        fed.fit(clients, rounds=2)
+        weights.append(fed.get_weights())
+    for sequential, parallel in zip(*weights):
+        np.testing.assert_allclose(parallel, sequential, rtol=1e-5, atol=1e-6)
+
+
+def test_fedavg__parallel_clients_bad_model():
+    def normalized():
+        model = keras.Sequential([keras.Input((4,)), keras.layers.BatchNormalization(),
+                                  keras.layers.Dense(3)])
+        model.compile(loss="mse")
+        return model
+
+    def random():
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dropout(0.5),
+                                  keras.layers.Dense(3)])
+        model.compile(loss="mse")
+        return model
+
+    with pytest.raises(ValueError, match="non-trainable weights"):
+        federated.FedAvg(normalized, "sgd", parallel_clients=True)
+    with pytest.raises(ValueError, match="random layers"):
+        federated.FedAvg(random, "sgd", parallel_clients=True)

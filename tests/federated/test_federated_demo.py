@@ -22,6 +22,7 @@ def test_federated_demo__rounds_speedup_and_bytes(monkeypatch):
     assert len(fedsgd.val_curve) == sgd_rounds and fedsgd.val_curve[-1] >= 0.6
     assert fedavg.extra["speedup"] == pytest.approx(sgd_rounds / avg_rounds)
     assert avg_rounds < sgd_rounds  # local epochs save rounds on IID data
+    assert (fedsgd.extra["paper_speedup"], fedavg.extra["paper_speedup"]) == (1.0, 31.3)
     # 4 of 20 clients per round, the model sent down and back up.
     params = 64 * 64 + 64 + 64 * 10 + 10
     assert fedavg.extra["MB_to_target"] == pytest.approx(avg_rounds * 2 * 4 * params * 4 / 1e6)

@@ -110,3 +110,20 @@ def test_decentralized_sgd__bad_input():
             _nodes(4), 1)
     with pytest.raises(ValueError, match="local_epochs"):
         federated.DecentralizedSGD(_regressor, "sgd", local_epochs=-1)
+
+
+def test_decentralized_sgd__config_round_trip():
+    adjacency = federated.random_regular_graph(6, 3, seed=0)
+    mixing = federated.metropolis_hastings_weights(adjacency)
+    for kwargs in ({"topology": "torus", "local_epochs": 0},
+                   {"topology": adjacency, "mixing": mixing, "batch_size": 4, "seed": 3}):
+        dsgd = federated.DecentralizedSGD(_regressor, keras.optimizers.SGD(0.2), **kwargs)
+        config = dsgd.get_config()
+        again = federated.DecentralizedSGD.from_config(config, _regressor)
+        again_config = again.get_config()
+        # Keras may spell a built-in's class name in lower case; compare its config.
+        assert again_config.pop("client_optimizer")["config"] == config.pop(
+            "client_optimizer")["config"]
+        assert again_config == config
+        if "mixing" in kwargs:
+            np.testing.assert_array_equal(again.mixing_matrix(6), mixing)

@@ -3,14 +3,16 @@
 The shape of McMahan et al.'s Table 2 at toy scale: the 1,347 training digits
 are split among 20 clients (~67 each), IID or as McMahan's pathological shards
 (at most 2 classes per client). Each round samples C = 0.2 of the clients.
-FedSGD (E = 1, B = ∞) is the baseline; FedAvg runs E ∈ {1, 5} local epochs with
-B ∈ {10, 50}. Decentralized SGD (every node trains one epoch with B = 10, then
-averages with its Metropolis–Hastings neighbours) runs on a ring and on a 4×5
-torus. One FedAvg run adds DP-FedAvg (clipping and Gaussian noise) to show
-what the noise costs. A run stops at the target test accuracy (or the round budget) and
-reports the rounds it took, the speed-up over FedSGD on the same split, and the
-megabytes sent up and down until then; the curves are the global (for gossip:
-the averaged) model's test accuracy per round.
+FedSGD (E = 1, B = ∞) is the baseline; FedAvg runs (E, B) ∈ {(1, 50), (1, 10),
+(5, 10)} on IID data and (1, 10) on the shards. Decentralized SGD (every node
+trains one epoch with B = 10, then averages with its Metropolis–Hastings
+neighbours) runs on a ring and on a 4×5 torus. One FedAvg run adds DP-FedAvg
+(clipping and Gaussian noise) to show what the noise costs. A run stops at the
+target test accuracy (or the round budget) and reports the rounds it took, the
+speed-up over FedSGD on the same split, and the megabytes sent up and down
+until then; the curves are the global (for gossip: the averaged) model's test
+accuracy per round. The variants and the 80 % target are chosen so that the
+experiment's 3 seeds fit in about a minute on two cores.
 """
 
 import keras
@@ -22,7 +24,12 @@ from keras_efficient.demo import base
 _CLIENTS = 20
 _FRACTION = 0.2
 _LEARNING_RATE = 0.3
-_TARGET = 0.9
+_TARGET = 0.8
+# McMahan et al. 2017, Table 2 (MNIST CNN, 100 clients, C = 0.1, rounds to 99 %
+# test accuracy): FedSGD 626 rounds IID, 483 non-IID; the speed-ups of FedAvg
+# over FedSGD for the (E, B, split) of our variants.
+_PAPER_SPEEDUP = {(1, None, "iid"): 1.0, (1, 50, "iid"): 9.6, (1, 10, "iid"): 18.4,
+                  (5, 10, "iid"): 31.3, (1, None, "shards"): 1.0, (1, 10, "shards"): 1.4}
 # FedSGD's rounds to the target, per (seed, split), for the speed-ups of later variants.
 _FEDSGD_ROUNDS = {}
 
@@ -51,7 +58,7 @@ def _clients(context, split):
         data.x_train, data.y_train)
 
 
-def _result(history, context, split, rounds_to_target):
+def _result(history, context, split, rounds_to_target, paper_speedup=np.nan):
     rounds = rounds_to_target or np.nan
     fedsgd = _FEDSGD_ROUNDS.get((context.seed, split), np.nan)
     bytes_used = history.bytes_to_round(rounds_to_target or history.rounds)
@@ -60,6 +67,7 @@ def _result(history, context, split, rounds_to_target):
         val_curve=list(history.accuracy),
         step_seconds=float(np.median(history.seconds)),
         extra={"rounds_to_target": rounds, "speedup": fedsgd / rounds,
+               "paper_speedup": paper_speedup,
                "MB_to_target": bytes_used / 1e6 if rounds_to_target else np.nan},
     )
 
@@ -75,7 +83,9 @@ def _fedavg(split, local_epochs=1, batch_size=None, **private):
         reached = history.rounds_to_target(_TARGET)
         if batch_size is None:
             _FEDSGD_ROUNDS[(context.seed, split)] = reached or np.nan
-        return _result(history, context, split, reached)
+        paper = np.nan if private else _PAPER_SPEEDUP.get(
+            (local_epochs, batch_size, split), np.nan)
+        return _result(history, context, split, reached, paper)
 
     return run
 
@@ -109,22 +119,24 @@ base.register_experiment(
             "then average with their Metropolis-Hastings neighbours (a fifth of the "
             "rounds); its bytes are node-to-node messages. _dp: DP-FedAvg, client updates "
             "clipped to norm 1, Gaussian noise z = 0.5 (std 0.5/4 on the average). "
-            "step ms = median round time."
+            "step ms = median round time. paper_speedup: McMahan et al. 2017, Table 2, "
+            "MNIST CNN to 99 % (100 clients, C = 0.1) for the same E, B and split: "
+            "FedSGD 626 rounds IID and 483 non-IID; E=1 B=50 65 rounds IID (9.6x); "
+            "E=1 B=10 34 IID (18.4x), 350 non-IID (1.4x); E=5 B=10 20 IID (31.3x)."
         ),
         variants={
             "fedsgd_iid": _fedavg("iid"),
             "fedavg_e1_b50_iid": _fedavg("iid", 1, 50),
             "fedavg_e1_b10_iid": _fedavg("iid", 1, 10),
-            "fedavg_e5_b50_iid": _fedavg("iid", 5, 50),
             "fedavg_e5_b10_iid": _fedavg("iid", 5, 10),
-            "fedavg_e5_b10_iid_dp": _fedavg("iid", 5, 10, clipping_norm=1.0,
+            "fedavg_e1_b10_iid_dp": _fedavg("iid", 1, 10, clipping_norm=1.0,
                                             noise_multiplier=0.5),
             "fedsgd_shards": _fedavg("shards"),
-            "fedavg_e5_b10_shards": _fedavg("shards", 5, 10),
+            "fedavg_e1_b10_shards": _fedavg("shards", 1, 10),
             "gossip_ring": _gossip("ring"),
             "gossip_torus": _gossip("torus"),
         },
         baseline="fedsgd_iid",
-        epochs=150,
+        epochs=80,
     )
 )
