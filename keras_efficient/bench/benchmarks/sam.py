@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 import keras_efficient as ke
+from keras_efficient.backend import keras_compat
 from keras_efficient.bench.base import Benchmark
 from keras_efficient.bench.base import Case
 
@@ -59,7 +60,8 @@ class TwoPasses(keras.Model):
         return self.model(inputs, training=training)
 
     def _loss(self, x, y):
-        return self._compute_loss(x=x, y=y, y_pred=self(x, training=True), training=True)
+        return keras_compat.compute_loss(self, x=x, y=y, y_pred=self(x, training=True),
+                                          training=True)
 
     def train_step(self, data):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -76,8 +78,9 @@ class TwoPasses(keras.Model):
                 shifted_loss = self._loss(x, y)
         gradients = tape.gradient(shifted_loss, shifted)
         self.optimizer.apply_gradients(zip(gradients, variables))
-        self._loss_tracker.update_state(loss)
-        return {"loss": self._loss_tracker.result()}
+        tracker = keras_compat.loss_tracker(self)
+        tracker.update_state(loss)
+        return {"loss": tracker.result()}
 
 
 def _batch():
