@@ -232,10 +232,15 @@ class FewShotPrompter:
         return np.concatenate(scores).reshape(len(prompts), len(self._label_tokens))
 
     def _score(self, sequences, spans):
+        # Rows and length are padded up to powers of two: few distinct shapes, since
+        # on JAX every new input shape compiles each of the model's ops again.
         length = max(len(s) for s in sequences)
-        token_ids = np.zeros((len(sequences), length), "int32")
-        padding_mask = np.zeros((len(sequences), length), bool)
-        label_mask = np.zeros((len(sequences), length), "float32")
+        limit = getattr(self.causal_lm.backbone, "max_sequence_length", None) or math.inf
+        padded_length = max(length, min(_next_power_of_two(length), limit))
+        rows = _next_power_of_two(len(sequences))
+        token_ids = np.zeros((rows, padded_length), "int32")
+        padding_mask = np.zeros((rows, padded_length), bool)
+        label_mask = np.zeros((len(sequences), padded_length), "float32")
         for row, (sequence, (prompt_length, label_length)) in enumerate(zip(sequences, spans)):
             token_ids[row, : len(sequence)] = sequence
             padding_mask[row, : len(sequence)] = True
@@ -245,7 +250,12 @@ class FewShotPrompter:
         target_ids = np.concatenate([token_ids[:, 1:], np.zeros_like(token_ids[:, :1])], 1)
         losses = self.causal_lm.score(token_ids=token_ids, padding_mask=padding_mask,
                                       scoring_mode="loss", target_ids=target_ids)
-        return -np.sum(np.asarray(ops.convert_to_numpy(losses), np.float64) * label_mask, 1)
+        losses = np.asarray(ops.convert_to_numpy(losses), np.float64)[: len(sequences)]
+        return -np.sum(losses * label_mask, 1)
+
+
+def _next_power_of_two(n):
+    return 1 << (n - 1).bit_length()
 
 
 def k_shot_curve(make_prompter, pool_inputs, pool_labels, test_inputs, test_labels,
@@ -293,6 +303,6 @@ def k_shot_curve(make_prompter, pool_inputs, pool_labels, test_inputs, test_labe
                 np.std(accuracies, ddof=1) / math.sqrt(len(accuracies))
         else:
             half = 0.0
-        rows.append({"k": k, "accuracy": mean, "low": mean - half, "high": mean + half,
-                     "accuracies": accuracies})
+        rows.append({"k": k, "accuracy": mean, "low": float(mean - half),
+                     "high": float(mean + half), "accuracies": accuracies})
     return rows
