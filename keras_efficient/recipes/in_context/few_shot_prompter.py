@@ -49,7 +49,8 @@ class FewShotPrompter:
         separator: text between examples. Defaults to `"\\n\\n"`.
         embed: for `"nearest"`, callable from a list of strings to vectors
             `(n, dim)`. Defaults to mean token embeddings of `causal_lm`.
-        batch_size: sequences per `score` call. Defaults to 32.
+        batch_size: sequences per `score` call (a shorter last batch is padded to
+            it). Defaults to 32.
         seed: seed of the random example draws.
 
     Example:
@@ -232,12 +233,12 @@ class FewShotPrompter:
         return np.concatenate(scores).reshape(len(prompts), len(self._label_tokens))
 
     def _score(self, sequences, spans):
-        # Rows and length are padded up to powers of two: few distinct shapes, since
-        # on JAX every new input shape compiles each of the model's ops again.
+        # Padded to `batch_size` rows and a power-of-two length (at least 16): few
+        # distinct shapes, since on JAX each new shape compiles the model's ops again.
         length = max(len(s) for s in sequences)
         limit = getattr(self.causal_lm.backbone, "max_sequence_length", None) or math.inf
-        padded_length = max(length, min(_next_power_of_two(length), limit))
-        rows = _next_power_of_two(len(sequences))
+        padded_length = max(length, min(_next_power_of_two(max(length, 16)), limit))
+        rows = self.batch_size
         token_ids = np.zeros((rows, padded_length), "int32")
         padding_mask = np.zeros((rows, padded_length), bool)
         label_mask = np.zeros((len(sequences), padded_length), "float32")
