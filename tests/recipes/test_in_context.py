@@ -149,5 +149,7 @@ def test_few_shot_prompter__rejects_bad_input(causal_lm):
         FewShotPrompter("gpt2", TEMPLATE, 1, tokenizer=tokenize)
     with pytest.raises(ValueError, match="fit"):
         FewShotPrompter(causal_lm, TEMPLATE, 1, tokenizer=tokenize).predict(["x1"])
+    with pytest.raises(ValueError, match="69 tokens, more than the model's `max_sequence_length` of 64"):
+        _prompter(causal_lm, k=0).predict([" ".join(["x1"] * 67)])  # + "=" + label
     with pytest.raises(ValueError, match="`generate` needs a `causal_lm` with a preprocessor"):
         _prompter(causal_lm).generate("x1")

@@ -237,6 +237,11 @@ class FewShotPrompter:
         # distinct shapes, since on JAX each new shape compiles the model's ops again.
         length = max(len(s) for s in sequences)
         limit = getattr(self.causal_lm.backbone, "max_sequence_length", None) or math.inf
+        if length > limit:
+            raise ValueError(
+                f"A prompt with its label has {length} tokens, more than the model's "
+                f"`max_sequence_length` of {limit}. Use a smaller `k` or shorter texts."
+            )
         padded_length = max(length, min(_next_power_of_two(max(length, 16)), limit))
         rows = self.batch_size
         token_ids = np.zeros((rows, padded_length), "int32")
