@@ -25,6 +25,8 @@ TFDS_DATASETS = {
     "stl10_unlabelled": TfdsDataset("stl10", ("image",), "unlabelled", "test"),
     "oxford_flowers102": TfdsDataset("oxford_flowers102", ("image", "label"), "train", "test"),
     "ag_news": TfdsDataset("ag_news_subset", ("description", "label"), "train", "test"),
+    # GLUE's SST-2 test labels are hidden (-1): its validation split is the test set.
+    "sst2": TfdsDataset("glue/sst2", ("sentence", "label"), "train", "validation"),
     "omniglot": TfdsDataset("omniglot", ("image", "alphabet", "label"), "train", "test"),
 }
 export("keras_efficient.data.TFDS_DATASETS")(TFDS_DATASETS)

@@ -19,6 +19,12 @@ def _classifier(encoder, num_classes, train_encoder, name, initial_head=None):
             "`model.encoder` after pre-training). Received: an unbuilt "
             f"{type(encoder).__name__}"
         )
+    # On TensorFlow, `layer.trainable = value` is skipped when `layer.trainable`
+    # already equals `value` (TF's trackable `__setattr__` short-circuits), even if
+    # sublayers differ: a fresh wrapper around an encoder frozen by an earlier
+    # linear probe (e.g. `vae.mean_encoder()`) would stay frozen. Setting the
+    # opposite first makes both assignments reach every sublayer.
+    encoder.trainable = not train_encoder
     encoder.trainable = train_encoder
     inputs = keras.Input(encoder.input_shape[1:])
     # A frozen encoder also keeps its BatchNorm statistics (inference mode).

@@ -91,7 +91,11 @@ def test_load_tfds__maps_names_and_features(monkeypatch):
     with tfds.testing.mock_data(num_examples=4):
         dataset = data.load_tfds("ag_news", split="test")
         description, label = next(iter(dataset))
+        # SST-2's "test" is GLUE's labelled validation split (the test labels are -1).
+        assert data.TFDS_DATASETS["sst2"].test_split == "validation"
+        sentence, _ = next(iter(data.load_tfds("sst2", split="test")))
     assert description.dtype.name == "string" and label.dtype.is_integer
+    assert sentence.dtype.name == "string"
     with pytest.raises(ValueError, match="argument `name`"):
         data.load_tfds("imagenet")
 

@@ -5,6 +5,7 @@ import keras
 import keras_hub
 import numpy as np
 import pytest
+from scipy import stats
 
 from keras_efficient.recipes.in_context import FewShotPrompter
 from keras_efficient.recipes.in_context import k_shot_curve
@@ -102,6 +103,31 @@ def test_k_shot_curve__mean_and_interval_over_draws(causal_lm):
     for row in rows:
         assert row["accuracy"] == pytest.approx(np.mean(row["accuracies"]))
         assert row["low"] <= row["accuracy"] <= row["high"]
+    assert rows[0]["low"] == rows[0]["high"] == rows[0]["accuracy"]  # k = 0: one draw
+
+
+class _FixedPrompter:
+    """Answers the first `correct` queries right and the others wrong."""
+
+    def __init__(self, correct):
+        self.correct = correct
+
+    def fit(self, inputs, labels, label_words=None):
+        self.labels = list(labels)
+        return self
+
+    def predict(self, queries):
+        return [self.labels[i] if i < self.correct else "wrong" for i in range(len(queries))]
+
+
+def test_k_shot_curve__student_t_interval_over_draws():
+    rows = k_shot_curve(lambda k, seed: _FixedPrompter(correct=seed + 1), POOL[:4],
+                        POOL_LABELS[:4], POOL[:4], POOL_LABELS[:4], ks=(2,), draws=3,
+                        confidence=0.9)
+    assert rows[0]["accuracies"] == [0.25, 0.5, 0.75]
+    # scipy's own interval function on the draws' accuracies.
+    low, high = stats.t.interval(0.9, 2, loc=0.5, scale=stats.sem([0.25, 0.5, 0.75]))
+    assert (rows[0]["low"], rows[0]["high"]) == pytest.approx((low, high))
 
 
 def test_few_shot_prompter__rejects_bad_input(causal_lm):
@@ -123,3 +149,7 @@ def test_few_shot_prompter__rejects_bad_input(causal_lm):
         FewShotPrompter("gpt2", TEMPLATE, 1, tokenizer=tokenize)
     with pytest.raises(ValueError, match="fit"):
         FewShotPrompter(causal_lm, TEMPLATE, 1, tokenizer=tokenize).predict(["x1"])
+    with pytest.raises(ValueError, match="69 tokens, more than the model's `max_sequence_length` of 64"):
+        _prompter(causal_lm, k=0).predict([" ".join(["x1"] * 67)])  # + "=" + label
+    with pytest.raises(ValueError, match="`generate` needs a `causal_lm` with a preprocessor"):
+        _prompter(causal_lm).generate("x1")

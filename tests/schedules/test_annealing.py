@@ -90,8 +90,6 @@ def test_scheduled_losses__without_a_step_raise_a_clear_error():
         NTXent(temperature=_schedule())(X, X)
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
-                    reason="the SSL models' train step is TensorFlow-only")
 def test_simclr__nt_xent_temperature_follows_its_step_counter():
     keras.utils.set_random_seed(0)
     encoder = keras.Sequential([keras.Input((6,)), keras.layers.Dense(5)])

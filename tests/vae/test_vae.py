@@ -152,6 +152,24 @@ def test_vae__mean_encoder_serves_linear_probe_and_fine_tuning():
     assert len(probe.trainable_weights) == 2
 
 
+def test_vae__fine_tuning_after_linear_probe_unfreezes_the_encoder():
+    # Each `mean_encoder()` is a new trainable wrapper around the shared encoder,
+    # which the probe froze: fine-tuning must unfreeze it (on TensorFlow a plain
+    # `wrapper.trainable = True` is skipped since the wrapper's flag is already True).
+    keras.utils.set_random_seed(0)
+    vae = VAE(_encoder(), _decoder(), LATENT, seed=0)
+    vae(X)
+    probe = linear_probe(vae.mean_encoder(), num_classes=3)
+    assert len(probe.trainable_weights) == 2
+    tuned = fine_tuning_classifier(vae.mean_encoder(), num_classes=3)
+    assert len(tuned.trainable_weights) == len(vae.encoder.weights) + 2
+    tuned.compile(optimizer=keras.optimizers.SGD(0.1),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    before = keras.ops.convert_to_numpy(vae.encode(X))
+    tuned.fit(X, np.arange(8) % 3, verbose=0)
+    assert not np.allclose(keras.ops.convert_to_numpy(vae.encode(X)), before)
+
+
 def test_vae__sample_and_reconstruct_are_probabilities():
     keras.utils.set_random_seed(0)
     vae = VAE(_encoder(), _decoder(), LATENT, seed=0)

@@ -51,7 +51,8 @@ class FewShotPrompter:
         separator: text between examples. Defaults to `"\\n\\n"`.
         embed: for `"nearest"`, callable from a list of strings to vectors
             `(n, dim)`. Defaults to mean token embeddings of `causal_lm`.
-        batch_size: sequences per `score` call. Defaults to 32.
+        batch_size: sequences per `score` call (a shorter last batch is padded to
+            it). Defaults to 32.
         seed: seed of the random example draws.
 
     Example:
@@ -234,10 +235,20 @@ class FewShotPrompter:
         return np.concatenate(scores).reshape(len(prompts), len(self._label_tokens))
 
     def _score(self, sequences, spans):
+        # Padded to `batch_size` rows and a power-of-two length (at least 16): few
+        # distinct shapes, since on JAX each new shape compiles the model's ops again.
         length = max(len(s) for s in sequences)
-        token_ids = np.zeros((len(sequences), length), "int32")
-        padding_mask = np.zeros((len(sequences), length), bool)
-        label_mask = np.zeros((len(sequences), length), "float32")
+        limit = getattr(self.causal_lm.backbone, "max_sequence_length", None) or math.inf
+        if length > limit:
+            raise ValueError(
+                f"A prompt with its label has {length} tokens, more than the model's "
+                f"`max_sequence_length` of {limit}. Use a smaller `k` or shorter texts."
+            )
+        padded_length = max(length, min(_next_power_of_two(max(length, 16)), limit))
+        rows = self.batch_size
+        token_ids = np.zeros((rows, padded_length), "int32")
+        padding_mask = np.zeros((rows, padded_length), bool)
+        label_mask = np.zeros((len(sequences), padded_length), "float32")
         for row, (sequence, (prompt_length, label_length)) in enumerate(zip(sequences, spans)):
             token_ids[row, : len(sequence)] = sequence
             padding_mask[row, : len(sequence)] = True
@@ -247,7 +258,12 @@ class FewShotPrompter:
         target_ids = np.concatenate([token_ids[:, 1:], np.zeros_like(token_ids[:, :1])], 1)
         losses = self.causal_lm.score(token_ids=token_ids, padding_mask=padding_mask,
                                       scoring_mode="loss", target_ids=target_ids)
-        return -np.sum(np.asarray(ops.convert_to_numpy(losses), np.float64) * label_mask, 1)
+        losses = np.asarray(ops.convert_to_numpy(losses), np.float64)[: len(sequences)]
+        return -np.sum(losses * label_mask, 1)
+
+
+def _next_power_of_two(n):
+    return 1 << (n - 1).bit_length()
 
 
 @export("keras_efficient.recipes.in_context.k_shot_curve")
@@ -296,6 +312,6 @@ def k_shot_curve(make_prompter, pool_inputs, pool_labels, test_inputs, test_labe
                 np.std(accuracies, ddof=1) / math.sqrt(len(accuracies))
         else:
             half = 0.0
-        rows.append({"k": k, "accuracy": mean, "low": mean - half, "high": mean + half,
-                     "accuracies": accuracies})
+        rows.append({"k": k, "accuracy": mean, "low": float(mean - half),
+                     "high": float(mean + half), "accuracies": accuracies})
     return rows
