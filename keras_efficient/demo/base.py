@@ -74,8 +74,11 @@ class RunSettings:
         """The settings a validated `keras_efficient.config.ExperimentConfig` gives
         `experiment`, its `task.technique`. Every key reaches what it configures
         (`runtime.mixed_precision` is the dtype policy, set by `run_config`); a key
-        that cannot apply raises `ConfigError` naming it."""
+        that cannot apply (`task.params`, unknown `task.variants`, one of the
+        experiment's `ignored_settings` away from its default) raises `ConfigError`
+        naming it."""
         from keras_efficient import distribute
+        from keras_efficient.config import SCHEMA
         from keras_efficient.config import ConfigError
 
         runtime, trainer, task = config.runtime, config.trainer, config.task
@@ -88,6 +91,14 @@ class RunSettings:
             raise ConfigError(
                 f"{config.path}: key `task.params` does not apply: the demo experiment "
                 f"{experiment.name!r} reads no parameters; received {sorted(task['params'])}.")
+        for key, reason in experiment.ignored_settings.items():
+            block, name = key.split(".")
+            value, default = getattr(config, block)[name], SCHEMA[block][name].default
+            if value != default:
+                raise ConfigError(
+                    f"{config.path}: key `{key}` does not apply to the demo experiment "
+                    f"{experiment.name!r} ({reason}); leave it at its default {default!r}; "
+                    f"received {value!r}.")
         strategy = distribute.get_strategy(runtime["strategy"], runtime["tpu"])
         recommended = distribute.recommended_settings(strategy)
         try:
@@ -167,6 +178,13 @@ class Experiment:
         epochs: default training budget (the runner shrinks it for `--quick`).
         figures: optional `figures(folder) -> [(caption, file name), ...]`, called
             after the runs to draw pictures into `folder` for the report.
+        ignored_settings: the config keys (`"block.key"` of
+            `keras_efficient.config.SCHEMA`) that some training the experiment
+            measures does not follow, each mapped to why (e.g.
+            `{"trainer.batch_size": "pre-training uses batches of 256"}`);
+            `RunSettings.from_config` rejects a config that sets one to other than
+            its default. Evaluation procedures with their own documented settings
+            (linear probes, a difficulty-scoring run) do not count.
     """
 
     name: str
@@ -176,12 +194,22 @@ class Experiment:
     baseline: str
     epochs: int = 20
     figures: object = None
+    ignored_settings: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
+        from keras_efficient.config import SCHEMA
+
         if self.baseline not in self.variants:
             raise ValueError(
                 f"Invalid value received for argument `baseline`. Expected one of "
                 f"{list(self.variants)}. Received: baseline={self.baseline!r}"
+            )
+        keys = [f"{block}.{key}" for block, fields in SCHEMA.items() for key in fields]
+        unknown = sorted(set(self.ignored_settings) - set(keys))
+        if unknown:
+            raise ValueError(
+                f"Invalid value received for argument `ignored_settings`. Expected config "
+                f"keys among {keys}. Received: ignored_settings={unknown}"
             )
 
 

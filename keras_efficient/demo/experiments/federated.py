@@ -138,5 +138,10 @@ base.register_experiment(
         },
         baseline="fedsgd_iid",
         epochs=80,
+        ignored_settings={
+            "trainer.batch_size": "each variant sets its clients' batch size B",
+            "runtime.jit_compile": "the client models are compiled with Keras's defaults",
+            "runtime.steps_per_execution": "the clients train in the algorithm's own loop",
+        },
     )
 )

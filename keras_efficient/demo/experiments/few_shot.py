@@ -200,6 +200,10 @@ def _experiment(name, n_shot):
         variants={variant: bind(function) for variant, function in VARIANTS.items()},
         baseline="transfer",
         epochs=4,
+        ignored_settings={
+            "trainer.batch_size": "episodes, pairs and triplet batches have their own sizes",
+            "task.image_size": "the rotated digits are loaded at 8×8",
+        },
     )
 
 

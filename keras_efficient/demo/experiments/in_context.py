@@ -103,4 +103,11 @@ base.register_experiment(base.Experiment(
     variants={f"k{k}": _k_shot(k) for k in KS},
     baseline="k0",
     epochs=1,
+    ignored_settings={
+        "trainer.epochs": "the language model trains one epoch over its sequences",
+        "trainer.batch_size": "the language model trains on batches of 64",
+        "runtime.jit_compile": "the language model is compiled with Keras's defaults",
+        "runtime.steps_per_execution": "the language model is compiled with Keras's defaults",
+        "task.image_size": "the digits are not used",
+    },
 ))

@@ -273,6 +273,11 @@ def _experiment(name, fraction):
         baseline="supervised",
         epochs=40,
         figures=_draw_vae_pictures,
+        ignored_settings={
+            "trainer.batch_size": f"pre-training uses batches of {PRETRAIN_BATCH_SIZE}",
+            "trainer.epochs": f"pre-training runs {PRETRAIN_EPOCHS} epochs "
+                              f"({QUICK_PRETRAIN_EPOCHS} with --quick)",
+        },
     )
 
 
