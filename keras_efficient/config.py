@@ -10,7 +10,7 @@ runtime:                 # where and how it runs
 trainer:                 # the training budget
   optimizer: null        # a Keras optimizer name; null: each experiment's own
   learning_rate: null    # null: each experiment's own
-  epochs: 20
+  epochs: null           # null: each experiment's own budget
   batch_size: 64
   seeds: [0, 1, 2]
 task:                    # what is trained and measured
@@ -61,7 +61,7 @@ SCHEMA = {
     "trainer": {
         "optimizer": Field((str, type(None)), None),
         "learning_rate": Field((float, int, type(None)), None),
-        "epochs": Field((int,), 20),
+        "epochs": Field((int, type(None)), None),
         "batch_size": Field((int,), 64),
         "seeds": Field((list,), [0, 1, 2]),
     },

@@ -55,9 +55,9 @@ def test_run_settings__from_config_carries_every_trainer_runtime_and_task_key():
     assert type(settings.strategy).__name__ == "OneDeviceStrategy"
 
 
-def test_run_settings__default_config_leaves_the_experiments_own_optimizer():
+def test_run_settings__default_config_leaves_the_experiments_own_optimizer_and_budget():
     settings = RunSettings.from_config(_config(runtime={"strategy": "cpu"}), BASELINE)
-    assert (settings.optimizer, settings.learning_rate) == (None, None)
+    assert (settings.optimizer, settings.learning_rate, settings.epochs) == (None, None, None)
 
 
 @pytest.mark.parametrize("blocks, key", [

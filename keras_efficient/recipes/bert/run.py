@@ -261,8 +261,10 @@ def run_config(config, out_dir, smoke=False):
     strategy = distribute.get_strategy(runtime["strategy"], runtime["tpu"])
     jit = runtime["jit_compile"]
     budget = SMOKE_BUDGET if smoke else {
-        "epochs": trainer["epochs"], "batch_size": trainer["batch_size"],
+        "batch_size": trainer["batch_size"],
         "sequence_length": params.get("sequence_length", 128)}
+    if not smoke and trainer["epochs"] is not None:  # null: the recipe's own budget
+        budget["epochs"] = trainer["epochs"]
     with smoke_environment(smoke) as tiny_encoder, strategy.scope():
         results = compare_pretrained_vs_shuffled(
             params.get("encoder_size", "bert-small"),
