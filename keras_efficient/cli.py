@@ -52,9 +52,12 @@ def demo(args):
 
     if args.list:
         for experiment in _select([]):
-            print(f"{experiment.name}: {experiment.title}")
+            study = " [--full]" if experiment.full_only else ""
+            print(f"{experiment.name}: {experiment.title}{study}")
         return 0
     experiments = _select(args.only.split(",") if args.only else [])
+    if not (args.full or args.only):
+        experiments = [experiment for experiment in experiments if not experiment.full_only]
     seeds = tuple(range(args.seeds or (2 if args.quick else 3)))
     settings = RunSettings(seeds=seeds, quick=args.quick, epochs=args.epochs)
     command = "keras-efficient " + " ".join(sys.argv[1:]) if sys.argv[1:] else "demo"
@@ -140,6 +143,8 @@ def build_parser():
                              help="number of seeds")
     demo_parser.add_argument("--epochs", type=_positive_int, default=None,
                              help="override every experiment's epochs")
+    demo_parser.add_argument("--full", action="store_true",
+                             help="also run the longer studies (outside the 10-minute budget)")
     demo_parser.add_argument("--list", action="store_true", help="list experiments and exit")
     demo_parser.set_defaults(handler=demo)
 
