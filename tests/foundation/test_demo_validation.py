@@ -166,3 +166,13 @@ def test_demo_command__studies_run_only_with_full(monkeypatch):
     assert not set(studies) & set(ran[0]) and "sam" in ran[0]
     assert ran[1] == list(base.registered_experiments())
     assert ran[2] == ["sam_noise_40"]
+
+
+def test_steady_train_seconds__median_step_per_size_times_its_steps():
+    from keras_efficient.experiments.curriculum import steady_train_seconds
+
+    # Each size's first step traces (5 s, 3 s); the steady steps take 1 s and 2 s.
+    seconds = [5.0, 1.0, 1.0, 1.0, 3.0, 2.0, 2.0, 2.0]
+    sizes = [(8, 8)] * 4 + [(16, 16)] * 4
+    assert steady_train_seconds(seconds, sizes) == pytest.approx(4 * 1.0 + 4 * 2.0)
+    assert steady_train_seconds([4.0, 1.0, 1.0], [None] * 3) == pytest.approx(3.0)
