@@ -149,9 +149,9 @@ base.register_experiment(base.Experiment(
         variant="curriculum_noisy",
         baseline="random_noisy",
         why_held="the noisy (high-loss) examples enter training last",
-        why_not="Wu et al. find the gain mainly when the budget is also tight; with 8 "
-                "epochs the pacing ends at 80% of training, and a clean-label scoring run "
-                "is not available to the noisy variants (the card)",
+        why_not="Wu et al. find the gain mainly when the budget is also tight, and a "
+                "2-epoch budget (`--full`: curriculum_tight_budget) did not show it either; "
+                "why is not diagnosed (the card)",
     ),
 ))
 
@@ -171,7 +171,8 @@ base.register_experiment(base.Experiment(
         text="easiest-first ordering helps at a tight budget (Wu et al. 2021)",
         variant="curriculum",
         why_held="the first steps fit the examples the network can learn quickly",
-        why_not="see the curriculum card's budget study for what was measured",
+        why_not="easiest-first also trailed random order in the card's 2-epoch run; why "
+                "is not diagnosed (the card)",
     ),
 ))
 
@@ -261,7 +262,8 @@ base.register_experiment(base.Experiment(
         variant="progressive",
         holds_if=("helped", "no effect within noise"),
         why_held="the second half at full size recovers what the small images miss",
-        why_not="half of an 8-epoch budget at reduced size leaves too few full-size steps "
-                "at 16x16 (the card)",
+        why_not="at 8 epochs even the full-size net is far from converged and progressive "
+                "resizing halves its full-size steps; untested whether a longer budget closes "
+                "the gap (the card)",
     ),
 ))

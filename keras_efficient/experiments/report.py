@@ -70,8 +70,12 @@ def conclusion(summary, claim):
     verdict, difference, p_value = _verdict(summary, claim.variant, baseline)
     held = verdict in claim.holds_if
     why = claim.why_held if held else claim.why_not
+    # A "no loss" claim met by "no effect within noise" is not shown by a few seeds,
+    # only not contradicted.
+    outcome = ("was not contradicted" if held and verdict == NO_EFFECT
+               else "held" if held else "did not hold")
     return (f"**Verdict.** The claim that {claim.text} "
-            f"{'held' if held else 'did not hold'} here: {claim.variant} {verdict} vs "
+            f"{outcome} here: {claim.variant} {verdict} vs "
             f"{baseline} ({difference * 100:+.2f} points, paired t-test p = "
             f"{p_value:.2g}, {len(summary.seeds)} seeds)" + (f"; {why}." if why else "."))
 

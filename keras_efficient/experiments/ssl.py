@@ -36,9 +36,10 @@ from keras_efficient.ssl.simsiam import SimSiam
 from keras_efficient.vae.vae import VAE
 
 LABEL_FRACTIONS = {"ssl": 0.1, "ssl_1pct": 0.01}  # experiment name -> share of labels
-# Run with `keras-efficient demo --full` (or named with `--only`): the demo's
-# 10-minute budget holds one label fraction.
-FULL_ONLY = ("ssl_1pct",)
+# Both run with `keras-efficient demo --full` (or named with `--only`): the demo's
+# 10-minute budget holds `ssl_core`, SimCLR and the VAE at 10% of the labels.
+FULL_ONLY = ("ssl", "ssl_1pct")
+CORE_METHODS = ("simclr", "vae")
 PRETRAIN_EPOCHS, QUICK_PRETRAIN_EPOCHS, PRETRAIN_SEED = 20, 5, 0
 PRETRAIN_BATCH_SIZE = 256  # images per pre-training step (rotation: 64 images x 4 rotations)
 PRETRAIN_LEARNING_RATE = 1e-3
@@ -261,14 +262,19 @@ def _fine_tuned(method, fraction):
     return variant
 
 
-def _experiment(name, fraction):
+_DISPLAY_NAMES = {"simclr": "SimCLR", "byol": "BYOL", "simsiam": "SimSiam",
+                  "rotation": "rotation", "vae": "VAE"}
+
+
+def _experiment(name, fraction, methods=tuple(METHODS)):
     variants = {"supervised": _supervised(fraction)}
-    for method in METHODS:
+    for method in methods:
         variants[f"{method}_probe"] = _probed(method, fraction)
         variants[f"{method}_finetune"] = _fine_tuned(method, fraction)
     return base.Experiment(
         name=name,
-        title=(f"Self-supervised pre-training (SimCLR, BYOL, SimSiam, rotation, VAE) vs "
+        title=(f"Self-supervised pre-training "
+               f"({', '.join(_DISPLAY_NAMES[method] for method in methods)}) vs "
                f"supervised, {fraction:.0%} of labels"),
         description=__doc__.split("\n\n", 1)[1].replace("\n", " "),
         variants=variants,
@@ -287,5 +293,6 @@ def _experiment(name, fraction):
     )
 
 
+base.register_experiment(_experiment("ssl_core", LABEL_FRACTIONS["ssl"], CORE_METHODS))
 for _name, _fraction in LABEL_FRACTIONS.items():
     base.register_experiment(_experiment(_name, _fraction))

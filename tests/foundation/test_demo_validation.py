@@ -136,6 +136,10 @@ def test_write_report__ends_each_section_with_the_claims_verdict(tmp_path):
     hurt = _summary(accuracies={"plain": [0.90, 0.92, 0.91], "technique": [0.80, 0.83, 0.815]})
     assert "did not hold here: technique hurt vs plain" in report.conclusion(hurt, claim)
     assert report.conclusion(hurt, None).endswith("against plain: technique hurt.")
+    noisy = _summary(accuracies={"plain": [0.90, 0.92, 0.91], "technique": [0.93, 0.89, 0.92]})
+    no_loss = dataclasses.replace(claim, holds_if=(report.HELPED, report.NO_EFFECT))
+    assert "was not contradicted here: technique no effect within noise" in report.conclusion(
+        noisy, no_loss)
 
 
 def test_curves_figure__every_experiments_title_fits_the_figure():
@@ -162,7 +166,7 @@ def test_demo_command__studies_run_only_with_full(monkeypatch):
     cli.main(["demo", "--full"])
     cli.main(["demo", "--only", "sam_noise_40"])
     studies = [name for name, e in base.registered_experiments().items() if e.full_only]
-    assert {"sam_noise_40", "stochastic_depth_frontier", "ssl_1pct"} <= set(studies)
+    assert {"sam_noise_40", "stochastic_depth_frontier", "ssl", "ssl_1pct"} <= set(studies)
     assert not set(studies) & set(ran[0]) and "sam" in ran[0]
     assert ran[1] == list(base.registered_experiments())
     assert ran[2] == ["sam_noise_40"]
