@@ -258,6 +258,34 @@ def choose_on_validation(context, candidates, run):
     return max(scores, key=scores.get), scores
 
 
+SELECTION_SEED = 0
+_CHOICES = {}  # (what, data, budget) -> the candidate chosen on validation
+
+
+def chosen_once(context, what, candidates, build):
+    """`choose_on_validation` once per data and budget, with seed `SELECTION_SEED`'s
+    runs, for every seed of an experiment (the demo's budget has no room for a
+    selection per seed).
+
+    Args:
+        context: the run's `ExperimentContext`.
+        what: a name for the choice, unique among the experiments.
+        candidates: the values to choose from.
+        build: `build(candidate)` is the variant (`context -> RunResult`) to run.
+
+    Returns:
+        The chosen candidate.
+    """
+    key = (what, id(context.data), context.epochs, context.batch_size, context.optimizer,
+           context.learning_rate)
+    if key not in _CHOICES:
+        _CHOICES[key] = choose_on_validation(
+            dataclasses.replace(context, seed=SELECTION_SEED), candidates,
+            lambda selection, candidate: build(candidate)(selection))[0]
+        keras.utils.set_random_seed(context.seed)  # the run starts as if not cached
+    return _CHOICES[key]
+
+
 class StepTimer(keras.callbacks.Callback):
     """Records the wall time of every training batch."""
 

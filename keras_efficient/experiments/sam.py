@@ -29,8 +29,6 @@ STUDY_RHOS = (0.02, 0.05, 0.1)
 # LookSAM's paper value (0.7) and the two smaller ones the card found better on
 # these digits; the run picks among them on the validation part.
 LOOKSAM_ALPHAS = (0.1, 0.3, 0.7)
-SELECTION_SEED = 0
-_CHOICES = {}  # (hyperparameter, data, budget) -> value chosen on validation
 
 
 def _variant(rho=None, interval=1, looksam_alpha=None, noise=_NOISE):
@@ -56,25 +54,11 @@ def _variant(rho=None, interval=1, looksam_alpha=None, noise=_NOISE):
     return run
 
 
-def _chosen(context, name, candidates, build):
-    """The candidate chosen on validation, once per data and budget: the runs of seed
-    `SELECTION_SEED` with each candidate (the demo's budget has no room for a
-    selection per seed). `build(candidate)` is the variant to run."""
-    key = (name, id(context.data), context.epochs, context.batch_size, context.optimizer,
-           context.learning_rate)
-    if key not in _CHOICES:
-        _CHOICES[key] = base.choose_on_validation(
-            dataclasses.replace(context, seed=SELECTION_SEED), candidates,
-            lambda selection, candidate: build(candidate)(selection))[0]
-        keras.utils.set_random_seed(context.seed)  # the run starts as if not cached
-    return _CHOICES[key]
-
-
 def _looksam_chosen_on_validation(context):
     def build(alpha):
         return _variant(rho=0.05, interval=5, looksam_alpha=alpha)
 
-    alpha = _chosen(context, "looksam_alpha", LOOKSAM_ALPHAS, build)
+    alpha = base.chosen_once(context, "looksam_alpha", LOOKSAM_ALPHAS, build)
     result = build(alpha)(context)
     result.extra["looksam_alpha"] = alpha
     return result
@@ -85,7 +69,7 @@ def _sam_rho_chosen_on_validation(noise):
         def build(rho):
             return _variant(rho=rho, noise=noise)
 
-        rho = _chosen(context, f"rho_{noise}", STUDY_RHOS, build)
+        rho = base.chosen_once(context, f"sam_rho_{noise}", STUDY_RHOS, build)
         result = build(rho)(context)
         result.extra["rho"] = rho
         return result

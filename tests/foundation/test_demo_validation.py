@@ -54,6 +54,32 @@ def test_choose_on_validation__picks_best_validation_without_the_test_split():
     assert context.data.x_test is not None  # the run's own context keeps its test split
 
 
+def test_chosen_once__selects_with_seed_zero_once_for_every_seed(monkeypatch):
+    monkeypatch.setattr(base, "_CHOICES", {})
+    data = load_digits()
+    calls = []
+
+    def build(candidate):
+        def variant(context):
+            calls.append((candidate, context.seed, context.data.x_test is None))
+            return base.RunResult(float("nan"), [], 0.0, val_accuracy=candidate)
+
+        return variant
+
+    for seed in (1, 2):
+        context = base.ExperimentContext(data=data, seed=seed, epochs=1)
+        assert base.chosen_once(context, "x", (0.2, 0.6, 0.4), build) == 0.6
+    assert calls == [(0.2, 0, True), (0.6, 0, True), (0.4, 0, True)]
+
+
+def test_distillation_grouped__selection_context_without_test_split():
+    from keras_efficient.experiments import distillation
+
+    context = base.without_test(base.ExperimentContext(data=load_digits(), seed=0, epochs=1))
+    grouped = distillation._grouped(context).data
+    assert grouped.y_test is None and set(np.unique(grouped.y_val)) == {0, 1}
+
+
 @pytest.mark.tensorflow_only("cost: the data flow checked here does not depend on the "
                              "backend, and JAX compiles the SAM step for ~50 s")
 def test_looksam_variant__reads_the_test_split_once_after_choosing_alpha(monkeypatch):
@@ -72,7 +98,7 @@ def test_looksam_variant__reads_the_test_split_once_after_choosing_alpha(monkeyp
 
     monkeypatch.setattr(base, "accuracy_of", spy)
     monkeypatch.setattr(sam, "LOOKSAM_ALPHAS", (0.3,))
-    monkeypatch.setattr(sam, "_CHOICES", {})
+    monkeypatch.setattr(base, "_CHOICES", {})
     context = base.ExperimentContext(data=data, seed=0, epochs=1)
     result = sam._looksam_chosen_on_validation(context)
     # The selection fit (validation curve, noisy-label fit on training examples),
