@@ -104,7 +104,25 @@ def subclass_usage_entropy(teacher, x, y):
 
 
 def _scratch(context):
+    return _train_student(_grouped(context))
+
+
+def _student_on_teacher_labels(context):
+    """The student trained from scratch on the teacher's predicted classes: what a
+    student of this size reaches from the teacher's hard labels."""
     context = _grouped(context)
+    data = context.data
+    teacher = _cached_teacher(context)
+    logits = class_logits_from_subclass_logits(teacher(data.x_train, training=False),
+                                               NUM_CLASSES)
+    labels = np.argmax(keras.ops.convert_to_numpy(logits), axis=-1).astype("int32")
+    result = _train_student(dataclasses.replace(
+        context, data=dataclasses.replace(data, y_train=labels)))
+    result.extra["teacher_label_agreement"] = float(np.mean(labels == data.y_train))
+    return result
+
+
+def _train_student(context):
     student = _student_classifier(context)
     student.compile(optimizer=context.make_optimizer(),
                     loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -216,9 +234,12 @@ base.register_experiment(
         description=(
             "As `distillation`, with each distiller's (temperature, alpha) chosen among "
             f"{STUDY_CANDIDATES} by the validation accuracy of seed 0's runs (the test "
-            "split withheld); `temperature`, `alpha` = the choice."
+            "split withheld); `temperature`, `alpha` = the choice. "
+            "student_on_teacher_labels: the student from scratch on the teacher's "
+            "predicted classes (teacher_label_agreement = their share equal to the labels)."
         ),
         variants={"student_from_scratch": _scratch,
+                  "student_on_teacher_labels": _student_on_teacher_labels,
                   "distillation": _tuned(_distillation),
                   "subclass_distillation": _tuned(_subclass_distillation)},
         baseline="student_from_scratch",
