@@ -41,13 +41,18 @@ def _package_source(*parts):
 def catalog(folder):
     """{name: summary} of the experiments (`folder="demo/experiments"`) or the
     benchmarks (`"bench/benchmarks"`), in the order of the folder's `MODULES`; the
-    summary is the first paragraph of the module's docstring."""
-    (modules,) = [ast.literal_eval(node.value) for node in _package_source(folder, "__init__.py").body
-                  if isinstance(node, ast.Assign) and node.targets[0].id == "MODULES"]
+    summary is the first paragraph of the module's docstring, marked `[--full]` for
+    the studies outside the demo's budget (the folder's `STUDIES`)."""
+    tables = {node.targets[0].id: ast.literal_eval(node.value)
+              for node in _package_source(folder, "__init__.py").body
+              if isinstance(node, ast.Assign)}
+    studies = tables.get("STUDIES", ())
     listing = {}
-    for module, names in modules.items():
+    for module, names in tables["MODULES"].items():
         docstring = ast.get_docstring(_package_source(folder, f"{module}.py"))
-        listing.update(dict.fromkeys(names, docstring.split("\n\n")[0].replace("\n", " ")))
+        summary = docstring.split("\n\n")[0].replace("\n", " ")
+        listing.update({name: summary + (" [--full]" if name in studies else "")
+                        for name in names})
     return listing
 
 
@@ -75,6 +80,8 @@ def build_parser():
                              help="number of seeds")
     demo_parser.add_argument("--epochs", type=_positive_int, default=None,
                              help="override every experiment's epochs")
+    demo_parser.add_argument("--full", action="store_true",
+                             help="also run the longer studies (outside the 10-minute budget)")
     demo_parser.add_argument("--list", action="store_true", help="list experiments and exit")
 
     run_parser = commands.add_parser("run", help="run one YAML experiment config")

@@ -23,6 +23,8 @@ def demo(args):
     from keras_efficient.demo.runner import run_and_report
 
     experiments = _select(args.only.split(",") if args.only else [])
+    if not (args.full or args.only):
+        experiments = [experiment for experiment in experiments if not experiment.full_only]
     seeds = tuple(range(args.seeds or (2 if args.quick else 3)))
     settings = RunSettings(seeds=seeds, quick=args.quick, epochs=args.epochs)
     command = "keras-efficient " + " ".join(sys.argv[1:]) if sys.argv[1:] else "demo"

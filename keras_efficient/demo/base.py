@@ -35,6 +35,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_efficient.data.digits import Digits
+
 
 @dataclasses.dataclass(frozen=True)
 class RunSettings:
@@ -126,7 +128,9 @@ class ExperimentContext:
 
     Args:
         data: a `keras_efficient.data.Digits` (x_train, y_train, x_test, y_test,
-            num_classes), identical for every variant and seed.
+            num_classes), identical for every variant and seed; a `Digits` is
+            replaced by its `with_validation` split (x_val, y_val taken from the
+            training part) so that every choice can be made without the test split.
         seed: the run's seed; the runner calls `keras.utils.set_random_seed(seed)`
             before each variant.
         epochs: the training budget for this run (smaller with `--quick`).
@@ -137,6 +141,10 @@ class ExperimentContext:
     seed: int
     epochs: int
     settings: RunSettings = dataclasses.field(default_factory=RunSettings)
+
+    def __post_init__(self):
+        if isinstance(self.data, Digits):
+            self.data = with_validation(self.data)
 
     def make_optimizer(self, learning_rate=1e-3, optimizer="adam"):
         """A fresh optimizer: the settings' kind and learning rate where set (a
@@ -152,16 +160,20 @@ class RunResult:
     """What one variant measured for one seed.
 
     Args:
-        test_accuracy: accuracy on the held-out test split, in [0, 1].
-        val_curve: test accuracy after each epoch (for the learning-curve plot).
+        test_accuracy: accuracy on the held-out test split, in [0, 1] (NaN when
+            the run had no test split, as in `choose_on_validation`).
+        val_curve: validation accuracy after each epoch (for the learning-curve plot).
         step_seconds: median wall time of one training step.
         extra: further named numbers to report (mean over seeds is shown).
+        val_accuracy: validation accuracy at the end of training, what
+            `choose_on_validation` ranks candidates by.
     """
 
     test_accuracy: float
     val_curve: list
     step_seconds: float
     extra: dict = dataclasses.field(default_factory=dict)
+    val_accuracy: float = None
 
 
 @dataclasses.dataclass
@@ -185,6 +197,9 @@ class Experiment:
             `RunSettings.from_config` rejects a config that sets one to other than
             its default. Evaluation procedures with their own documented settings
             (linear probes, a difficulty-scoring run) do not count.
+        claim: optional `Claim`, the book's claim that the report checks.
+        full_only: a longer study, outside the demo's time budget: run by
+            `keras-efficient demo --full`, or when named with `--only`.
     """
 
     name: str
@@ -195,6 +210,8 @@ class Experiment:
     epochs: int = 20
     figures: object = None
     ignored_settings: dict = dataclasses.field(default_factory=dict)
+    claim: object = None
+    full_only: bool = False
 
     def __post_init__(self):
         from keras_efficient.config import SCHEMA
@@ -211,6 +228,30 @@ class Experiment:
                 f"Invalid value received for argument `ignored_settings`. Expected config "
                 f"keys among {keys}. Received: ignored_settings={unknown}"
             )
+
+
+@dataclasses.dataclass
+class Claim:
+    """What the book (or the paper) claims, checked by the report against one variant.
+
+    Args:
+        text: the claim, completing "The claim that ...".
+        variant: the variant that carries the claim; it is compared with the
+            experiment's baseline by `report.compare_to_baseline`.
+        holds_if: the verdicts that count as the claim holding: `("helped",)`
+            for a gain, `("helped", "no effect within noise")` for "no accuracy loss".
+        why_held, why_not: one clause each, from the method card, on why the
+            claim holds or does not hold in this setting.
+        baseline: the variant to compare with, if not the experiment's baseline
+            (for example the noisy-label baseline of a noisy-label claim).
+    """
+
+    text: str
+    variant: str
+    holds_if: tuple = ("helped",)
+    why_held: str = ""
+    why_not: str = ""
+    baseline: str = None
 
 
 _REGISTRY: dict = {}
@@ -233,6 +274,110 @@ def registered_experiments() -> dict:
         importlib.import_module(f"{experiments.__name__}.{module}")
     ordered = {name: _REGISTRY[name] for names in experiments.MODULES.values() for name in names}
     return {**ordered, **_REGISTRY}
+
+
+VALIDATION_FRACTION = 0.2
+VALIDATION_SEED = 0
+
+
+@dataclasses.dataclass
+class SplitDigits(Digits):
+    """`Digits` whose training part is split again: x_train/y_train to fit on,
+    x_val/y_val to choose on (hyperparameters, early stopping, learning curves).
+    The test split is for the reported numbers only."""
+
+    x_val: np.ndarray = None
+    y_val: np.ndarray = None
+
+
+_SPLITS = {}  # id(data) -> (data, its SplitDigits): one split object per data set
+
+
+def with_validation(data, fraction=VALIDATION_FRACTION, seed=VALIDATION_SEED):
+    """`data` with a stratified, seeded validation part taken from its training part.
+
+    The split depends only on `seed` (not on the run's seed), so every variant
+    and seed of an experiment chooses on the same examples, and the same data
+    object gives the same `SplitDigits` object (experiments cache by identity).
+    Data that already has a validation part is returned unchanged.
+
+    Args:
+        data: a `keras_efficient.data.Digits`.
+        fraction: share of the training part held out for validation, in (0, 1).
+        seed: seed of the split.
+
+    Returns:
+        A `SplitDigits`.
+    """
+    if getattr(data, "x_val", None) is not None:
+        return data
+    if id(data) not in _SPLITS:
+        from sklearn.model_selection import train_test_split
+
+        x_train, x_val, y_train, y_val = train_test_split(
+            data.x_train, data.y_train, test_size=fraction, stratify=data.y_train,
+            random_state=seed)
+        fields = {field.name: getattr(data, field.name) for field in dataclasses.fields(data)}
+        fields.update(x_train=x_train, y_train=y_train, x_val=x_val, y_val=y_val)
+        _SPLITS[id(data)] = (data, SplitDigits(**fields))
+    return _SPLITS[id(data)][1]
+
+
+def without_test(context):
+    """`context` whose data has no test split: what a selection run may see."""
+    return dataclasses.replace(
+        context, data=dataclasses.replace(context.data, x_test=None, y_test=None))
+
+
+def choose_on_validation(context, candidates, run):
+    """Pick the candidate whose run reaches the best final validation accuracy.
+
+    Every candidate runs from the run's seed on the data without its test split,
+    so the choice cannot depend on the test split.
+
+    Args:
+        context: the `ExperimentContext` of the run that needs the choice.
+        candidates: the values to choose from.
+        run: `run(context, candidate) -> RunResult` with `val_accuracy` set
+            (`train_classifier` sets it).
+
+    Returns:
+        `(best candidate, {candidate: validation accuracy})`.
+    """
+    selection = without_test(context)
+    scores = {}
+    for candidate in candidates:
+        keras.utils.set_random_seed(context.seed)
+        scores[candidate] = float(run(selection, candidate).val_accuracy)
+    keras.utils.set_random_seed(context.seed)  # the chosen run starts where the others did
+    return max(scores, key=scores.get), scores
+
+
+SELECTION_SEED = 0
+_CHOICES = {}  # (what, data, budget) -> the candidate chosen on validation
+
+
+def chosen_once(context, what, candidates, build):
+    """`choose_on_validation` once per data and budget, with seed `SELECTION_SEED`'s
+    runs, for every seed of an experiment (the demo's budget has no room for a
+    selection per seed).
+
+    Args:
+        context: the run's `ExperimentContext`.
+        what: a name for the choice, unique among the experiments.
+        candidates: the values to choose from.
+        build: `build(candidate)` is the variant (`context -> RunResult`) to run.
+
+    Returns:
+        The chosen candidate.
+    """
+    key = (what, id(context.data), context.epochs, context.settings)
+    if key not in _CHOICES:
+        _CHOICES[key] = choose_on_validation(
+            dataclasses.replace(context, seed=SELECTION_SEED), candidates,
+            lambda selection, candidate: build(candidate)(selection))[0]
+        keras.utils.set_random_seed(context.seed)  # the run starts as if not cached
+    return _CHOICES[key]
 
 
 class StepTimer(keras.callbacks.Callback):
@@ -306,18 +451,20 @@ def train_classifier(model, context, train_data=None, x_test=None, y_test=None, 
         context: the `ExperimentContext`.
         train_data: optional `tf.data.Dataset` of batches to train on instead of
             `digits_dataset(context)` (for example with mixup).
-        x_test, y_test: optional evaluation data (default: the digits test split).
+        x_test, y_test: optional evaluation data (default: the digits test split),
+            read once, after training.
         **fit_kwargs: passed to `model.fit` (callbacks are appended to ours).
 
     Returns:
-        A `RunResult`.
+        A `RunResult`: the learning curve and `val_accuracy` on the validation
+        part, `test_accuracy` on the test split (NaN if the data has none).
     """
     apply_runtime(model, context)
     data = context.data
     x_test = data.x_test if x_test is None else x_test
     y_test = data.y_test if y_test is None else y_test
     timer = StepTimer()
-    curve = _AccuracyCurve(model, x_test, y_test)
+    curve = _AccuracyCurve(model, data.x_val, data.y_val)
     callbacks = [timer, curve] + list(fit_kwargs.pop("callbacks", []))
     if train_data is None:
         train_data = digits_dataset(context)
@@ -325,9 +472,10 @@ def train_classifier(model, context, train_data=None, x_test=None, y_test=None, 
     fit_kwargs.setdefault("shuffle", False)
     model.fit(train_data, epochs=context.epochs, verbose=0, callbacks=callbacks, **fit_kwargs)
     return RunResult(
-        test_accuracy=curve.values[-1],
+        test_accuracy=accuracy_of(model, x_test, y_test) if x_test is not None else float("nan"),
         val_curve=curve.values,
         step_seconds=timer.median_step_seconds(),
+        val_accuracy=curve.values[-1],
     )
 
 
@@ -355,7 +503,7 @@ def accuracy_of(model, x, y, batch_size=1024):
 
 
 class _AccuracyCurve(keras.callbacks.Callback):
-    """Test accuracy after each epoch, outside the timed training steps."""
+    """Validation accuracy after each epoch, outside the timed training steps."""
 
     def __init__(self, model, x, y):
         super().__init__()

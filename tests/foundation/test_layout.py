@@ -48,6 +48,8 @@ def test_demo_experiments__modules_register_what_their_table_says():
             experiment = registered[name]
             assert _registering_module(experiment.variants[experiment.baseline]) == module
     _check_names(experiments.MODULES)
+    assert experiments.STUDIES == tuple(name for name, experiment in registered.items()
+                                        if experiment.full_only)
 
 
 def test_bench_benchmarks__modules_define_what_their_table_says():

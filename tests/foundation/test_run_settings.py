@@ -20,8 +20,10 @@ BASELINE = EXPERIMENTS["baseline"]
 NOT_HONOURED = {
     "baseline": set(),
     "curriculum": set(),
+    "curriculum_tight_budget": set(),
     "progressive_resizing": {"task.image_size"},  # its own 16x16 digits
     "distillation": set(),
+    "distillation_tuned": set(),
     "federated": {"trainer.batch_size", "runtime.jit_compile", "runtime.steps_per_execution"},
     "few_shot": {"trainer.batch_size", "task.image_size"},  # rotated digits at 8x8
     "few_shot_5shot": {"trainer.batch_size", "task.image_size"},
@@ -29,9 +31,13 @@ NOT_HONOURED = {
                    "runtime.steps_per_execution", "task.image_size"},  # no digits
     "soft_targets": set(),
     "sam": set(),
+    "sam_noise_20": set(),
+    "sam_noise_40": set(),
+    "ssl_core": {"trainer.batch_size", "trainer.epochs"},
     "ssl": {"trainer.batch_size", "trainer.epochs"},  # pre-training's own
     "ssl_1pct": {"trainer.batch_size", "trainer.epochs"},
     "stochastic_depth": set(),
+    "stochastic_depth_frontier": {"trainer.epochs"},  # each variant's own schedule
 }
 # A valid value other than the default for each key an experiment may not honour.
 NON_DEFAULT = {"runtime.jit_compile": False, "runtime.steps_per_execution": 2,
