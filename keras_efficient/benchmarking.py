@@ -50,6 +50,8 @@ import keras
 import numpy as np
 
 from keras_efficient.distribute import describe
+from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_size
 
 
 @dataclasses.dataclass
@@ -103,6 +105,8 @@ class Benchmark:
     worst_process_margin: float = 0.1
 
     def __post_init__(self):
+        validate_size("processes", self.processes)
+        validate_number("worst_process_margin", self.worst_process_margin, 0)
         names = [case.name for case in self.cases]
         if self.baseline not in names:
             raise ValueError(

@@ -90,6 +90,14 @@ def test_benchmark__unknown_baseline_raises():
         Benchmark("b", "d", [Case("a", lambda: None)], baseline="z")
 
 
+@pytest.mark.parametrize("kwargs, argument", [
+    ({"processes": 0}, "processes"), ({"worst_process_margin": -0.1}, "worst_process_margin"),
+])
+def test_benchmark__bad_process_settings_raise(kwargs, argument):
+    with pytest.raises(ValueError, match=f"argument `{argument}`"):
+        Benchmark("b", "d", [Case("a", lambda: None)], baseline="a", **kwargs)
+
+
 BENCH_FILE = '''
 import time
 from keras_efficient.benchmarking import Benchmark, Case
