@@ -96,6 +96,8 @@ def build_parser():
                               help="timed rounds per case")
     bench_parser.add_argument("--dir", default=None,
                               help="folder of benchmark modules to run instead of the package's")
+    bench_parser.add_argument("--processes", type=_positive_int, default=None,
+                              help="fresh processes per benchmark (default: the benchmark's own)")
     bench_parser.add_argument("--list", action="store_true", help="list benchmarks and exit")
 
     info_parser = commands.add_parser(

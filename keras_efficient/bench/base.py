@@ -8,6 +8,13 @@ machine load hits every case alike), and reports the median time of each case
 and its ratio to the baseline's median. `max_ratio` turns a performance claim
 into a check: a case slower than its bound makes the run fail.
 
+A ratio that holds in one process may not hold in the next (thread pools, the
+random draws of a technique, the machine's load are fixed per process), so a
+benchmark can run in several fresh processes (`processes=`, or `--processes N`
+on the command line): each process times every case as above, the report gives
+each ratio's min / median / max across processes, and a bound must hold on the
+median ratio and, within `worst_process_margin`, in every single process.
+
 ```python
 from keras_efficient.bench.base import Benchmark, Case
 
@@ -31,8 +38,11 @@ import dataclasses
 import importlib
 import importlib.util
 import json
+import os
 import pathlib
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 
@@ -40,6 +50,8 @@ import keras
 import numpy as np
 
 from keras_efficient.distribute import describe
+from keras_efficient.utils import validate_number
+from keras_efficient.utils import validate_size
 
 
 @dataclasses.dataclass
@@ -77,6 +89,10 @@ class Benchmark:
         baseline: the name of the case ratios are taken against.
         rounds: timed rounds (each round times every case once).
         warmup: untimed calls per case first (tracing, compilation, caches).
+        processes: fresh processes to run the benchmark in (1: this process).
+        worst_process_margin: with several processes, how far beyond its bound
+            the ratio of the worst single process may lie (`max_ratio=0.8` with
+            margin 0.1: median <= 0.8 and every process <= 0.9).
     """
 
     name: str
@@ -85,8 +101,12 @@ class Benchmark:
     baseline: str
     rounds: int = 30
     warmup: int = 3
+    processes: int = 1
+    worst_process_margin: float = 0.1
 
     def __post_init__(self):
+        validate_size("processes", self.processes)
+        validate_number("worst_process_margin", self.worst_process_margin, 0)
         names = [case.name for case in self.cases]
         if self.baseline not in names:
             raise ValueError(
@@ -128,11 +148,7 @@ def run_benchmark(benchmark, rounds=None, log=print):
         ratio = median / medians[benchmark.baseline]
         ratios_to = {name: median / medians[name] for name in case.max_ratio_to
                      if name in medians}
-        passed = (
-            (case.max_ratio is None or ratio <= case.max_ratio)
-            and (case.min_ratio is None or ratio >= case.min_ratio)
-            and all(ratios_to[name] <= case.max_ratio_to[name] for name in ratios_to)
-        )
+        passed = _within_bounds(case, ratio, ratios_to)
         cases.append(
             {
                 "case": case.name,
@@ -158,12 +174,85 @@ def run_benchmark(benchmark, rounds=None, log=print):
     }
 
 
+def _within_bounds(case, ratio, ratios_to, margin=0.0):
+    """Whether `case`'s bounds, each widened by `margin`, hold for these ratios."""
+    return (
+        (case.max_ratio is None or ratio <= case.max_ratio + margin)
+        and (case.min_ratio is None or ratio >= case.min_ratio - margin)
+        and all(ratios_to[name] <= case.max_ratio_to[name] + margin for name in ratios_to)
+    )
+
+
+def combine_processes(benchmark, results):
+    """One result from `run_benchmark` results of several processes.
+
+    A case's ratio is the median of the per-process ratios; it passes when its
+    bounds hold on that median and, widened by `worst_process_margin`, in every
+    process (the worst one included).
+    """
+    cases = []
+    for index, case in enumerate(benchmark.cases):
+        runs = [result["cases"][index] for result in results]
+        ratios = [run["ratio"] for run in runs]
+        ratios_to = {name: [run["ratios_to"][name] for run in runs]
+                     for name in runs[0]["ratios_to"]}
+        median_to = {name: float(np.median(values)) for name, values in ratios_to.items()}
+        passed = _within_bounds(case, float(np.median(ratios)), median_to) and all(
+            _within_bounds(case, run["ratio"], run["ratios_to"], benchmark.worst_process_margin)
+            for run in runs
+        )
+        cases.append(
+            {
+                **{key: runs[0][key] for key in ("case", "max_ratio", "min_ratio", "max_ratio_to")},
+                "median_seconds": float(np.median([run["median_seconds"] for run in runs])),
+                "ratio": float(np.median(ratios)),
+                "ratio_min": float(min(ratios)),
+                "ratio_max": float(max(ratios)),
+                "process_ratios": ratios,
+                "ratios_to": median_to,
+                "process_ratios_to": ratios_to,
+                "passed": passed,
+            }
+        )
+    return {**results[0], "processes": len(results),
+            "worst_process_margin": benchmark.worst_process_margin, "cases": cases}
+
+
+def run_in_processes(benchmark, processes, directory, rounds=None, log=print):
+    """`run_benchmark` in `processes` fresh Python processes, one after the other."""
+    results = []
+    with tempfile.TemporaryDirectory() as out:
+        for index in range(processes):
+            command = [sys.executable, "-m", "keras_efficient.bench", benchmark.name,
+                       "--out", out, "--processes", "1"]
+            if directory:
+                command += ["--dir", str(directory)]
+            if rounds:
+                command += ["--rounds", str(rounds)]
+            run = subprocess.run(command, capture_output=True, text=True, check=False)
+            path = pathlib.Path(out) / f"{benchmark.name}.json"
+            if not path.exists():
+                raise RuntimeError(f"Benchmark process {index + 1} failed:\n{run.stderr[-4000:]}")
+            results.append(json.loads(path.read_text()))
+            path.unlink()
+            ratios = ", ".join(f"{case['case']} {case['ratio']:.3f}"
+                               for case in results[-1]["cases"])
+            log(f"  process {index + 1}/{processes}: {ratios} "
+                f"(load average {os.getloadavg()[0]:.1f})")
+    return combine_processes(benchmark, results)
+
+
 def format_table(result):
     """A Markdown table of one benchmark result."""
+    processes = result.get("processes", 1)
+    spread_label, ratio_label = (
+        (f"ratio min–max over {processes} processes", "median ratio") if processes > 1
+        else ("p25–p75 ms", "ratio"))
     lines = [
         f"### {result['benchmark']} ({result['backend']} backend): {result['description']}",
         "",
-        f"| case | median ms | p25–p75 ms | ratio vs {result['baseline']} | bound | ok |",
+        (f"| case | median ms | {spread_label} | {ratio_label} vs {result['baseline']} | "
+         "bound | ok |"),
         "|---|---:|---:|---:|---|---|",
     ]
     for case in result["cases"]:
@@ -174,9 +263,14 @@ def format_table(result):
             bounds.append(f"≥ {case['min_ratio']:.2f}")
         bounds += [f"{case['ratios_to'][name]:.3f}× {name} (≤ {bound:.2f})"
                    for name, bound in case.get("max_ratio_to", {}).items()]
+        if processes > 1:
+            spread = f"{case['ratio_min']:.3f}–{case['ratio_max']:.3f}"
+            if bounds:
+                bounds.append(f"(each process +{result['worst_process_margin']:.2f})")
+        else:
+            spread = f"{case['p25_seconds'] * 1e3:.2f}–{case['p75_seconds'] * 1e3:.2f}"
         lines.append(
-            f"| {case['case']} | {case['median_seconds'] * 1e3:.2f} | "
-            f"{case['p25_seconds'] * 1e3:.2f}–{case['p75_seconds'] * 1e3:.2f} | "
+            f"| {case['case']} | {case['median_seconds'] * 1e3:.2f} | {spread} | "
             f"{case['ratio']:.3f} | {' '.join(bounds) or '–'} | "
             f"{'yes' if case['passed'] else 'NO'} |"
         )
@@ -210,9 +304,11 @@ def discover(directory=None):
     return found
 
 
-def run_benchmarks(names=(), out="bench_results", rounds=None, directory=None):
+def run_benchmarks(names=(), out="bench_results", rounds=None, directory=None,
+                   processes=None):
     """`keras-efficient bench`: run the benchmarks `names` (default: all) found by
-    `discover(directory)`, print each table, write `<name>.json` and `summary.md`
+    `discover(directory)` (each in `processes` fresh processes, default: the
+    benchmark's own), print each table, write `<name>.json` and `summary.md`
     to `out`; return 1 if a ratio bound is not met, else 0."""
     available = discover(directory)
     unknown = [name for name in names if name not in available]
@@ -228,7 +324,13 @@ def run_benchmarks(names=(), out="bench_results", rounds=None, directory=None):
     tables = []
     for index, name in enumerate(selected, 1):
         print(f"[{index}/{len(selected)}] {name}", flush=True)
-        result = {**run_benchmark(available[name], rounds=rounds), "devices": devices}
+        benchmark = available[name]
+        if (processes or benchmark.processes) > 1:
+            result = run_in_processes(benchmark, processes or benchmark.processes, directory,
+                                      rounds=rounds)
+        else:
+            result = run_benchmark(benchmark, rounds=rounds)
+        result = {**result, "devices": devices, "load_average": os.getloadavg()}
         (out / f"{name}.json").write_text(json.dumps(result, indent=2))
         tables.append(format_table(result))
         print(tables[-1], flush=True)
@@ -237,4 +339,6 @@ def run_benchmarks(names=(), out="bench_results", rounds=None, directory=None):
     if failures:
         print(f"Ratio bounds not met: {failures}", file=sys.stderr)
         return 1
+    print("All ratio bounds met.", flush=True)
     return 0
+

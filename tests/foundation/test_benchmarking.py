@@ -92,6 +92,14 @@ def test_benchmark__unknown_baseline_raises():
         Benchmark("b", "d", [Case("a", lambda: None)], baseline="z")
 
 
+@pytest.mark.parametrize("kwargs, argument", [
+    ({"processes": 0}, "processes"), ({"worst_process_margin": -0.1}, "worst_process_margin"),
+])
+def test_benchmark__bad_process_settings_raise(kwargs, argument):
+    with pytest.raises(ValueError, match=f"argument `{argument}`"):
+        Benchmark("b", "d", [Case("a", lambda: None)], baseline="a", **kwargs)
+
+
 BENCH_FILE = '''
 import time
 from keras_efficient.bench.base import Benchmark, Case
@@ -149,3 +157,55 @@ def test_gpu_script__dry_run_prints_the_ratio_benchmarks_with_the_options():
 def test_gpu_script__bad_arguments_are_a_clear_error(args, message):
     result = _gpu_script("--dry-run", *args)
     assert result.returncode == 2 and message in result.stderr
+
+
+def _process_result(clock, technique_seconds):
+    """One process's result, as `run_benchmark` gives it."""
+    benchmark = Benchmark("fake", "fake steps", baseline="plain", rounds=3, warmup=0,
+                          cases=[Case("plain", lambda: clock.stepper(0.010)),
+                                 Case("technique", lambda: clock.stepper(technique_seconds),
+                                      max_ratio=0.8)])
+    return benchmark, benchmarking.run_benchmark(benchmark, log=lambda _: None)
+
+
+@pytest.mark.parametrize("technique_seconds, passed", [
+    ((0.007, 0.0079, 0.0085), True),  # median 0.79, worst 0.85 <= 0.8 + 0.1
+    ((0.007, 0.0081, 0.0081), False),  # median 0.81 above the bound
+    ((0.005, 0.006, 0.0095), False),  # median 0.60, but one process at 0.95 > 0.9
+])
+def test_combine_processes__bound_on_median_and_worst_process(clock, technique_seconds, passed):
+    runs = [_process_result(clock, seconds) for seconds in technique_seconds]
+    combined = benchmarking.combine_processes(runs[0][0], [result for _, result in runs])
+    technique = combined["cases"][1]
+    ratios = [seconds / 0.010 for seconds in technique_seconds]
+    assert technique["ratio"] == pytest.approx(sorted(ratios)[1])
+    assert technique["ratio_min"] == pytest.approx(min(ratios))
+    assert technique["ratio_max"] == pytest.approx(max(ratios))
+    assert technique["passed"] is passed and combined["processes"] == 3
+    table = benchmarking.format_table(combined)
+    assert "ratio min–max over 3 processes" in table
+    assert f"{min(ratios):.3f}–{max(ratios):.3f}" in table and "(each process +0.10)" in table
+
+
+def test_bench_command__processes_runs_each_in_a_fresh_process(tmp_path, monkeypatch, capsys):
+    (tmp_path / "bench_tiny.py").write_text(BENCH_FILE.format(bound=1e9))
+    commands = []
+
+    def fake_run(command, **kwargs):
+        # The child's command line, run here instead of in a new interpreter.
+        commands.append(command)
+        assert command[1:3] == ["-m", "keras_efficient.bench"]
+        main(["bench", *command[3:]])
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(benchmarking.subprocess, "run", fake_run)
+    out = tmp_path / "out"
+    assert main(["bench", "tiny", "--dir", str(tmp_path), "--out", str(out),
+                 "--processes", "2", "--rounds", "2"]) == 0
+    assert len(commands) == 2 and all("--rounds" in command for command in commands)
+    result = json.loads((out / "tiny.json").read_text())
+    assert result["processes"] == 2 and len(result["cases"][1]["process_ratios"]) == 2
+    assert len(result["load_average"]) == 3
+    assert "process 2/2" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["bench", "tiny", "--dir", str(tmp_path), "--processes", "0"])

@@ -5,12 +5,12 @@ import dataclasses
 
 import numpy as np
 import pytest
+
+from keras_efficient.data import load_digits
 from keras_efficient.demo import base
 from keras_efficient.demo import report
 from keras_efficient.demo.runner import ExperimentSummary
 from keras_efficient.demo.runner import VariantSummary
-
-from keras_efficient.data import load_digits
 
 
 def _rows(images):

@@ -278,3 +278,49 @@ def test_build_resnet__harness_deterministic():
         lambda: build_resnet(_X.shape[1:], 3, blocks=2, filters=4),
         _classifier_compile, _X, _Y, checks=["jit"],
     )
+
+
+class _KeptBlocks(keras.callbacks.Callback):
+    """Which blocks each `fit` step kept: a dropped block's BatchNorm statistics stay put."""
+
+    def __init__(self):
+        super().__init__()
+        self.steps = []
+
+    def _statistics(self):
+        return [keras.ops.convert_to_numpy(layer.block.layers[1].moving_mean)
+                for layer in self.model.layers if isinstance(layer, StochasticDepth)]
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.before = self._statistics()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps.append(tuple(bool(np.any(old != new))
+                                for old, new in zip(self.before, self._statistics())))
+
+
+def _kept_blocks_under_fit(data, steps=12):
+    keras.utils.set_random_seed(0)
+    model = build_resnet((4, 4, 3), 2, blocks=4, filters=4, stochastic_depth=0.5, seed=0)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2 * steps, 4, 4, 3)).astype("float32")
+    y = rng.integers(0, 2, 2 * steps)
+    inputs = {"x": x, "y": y, "batch_size": 2}
+    if data == "tf.data":
+        inputs = {"x": tf.data.Dataset.from_tensor_slices((x, y)).batch(2)}
+    kept = _KeptBlocks()
+    model.fit(**inputs, epochs=1, shuffle=False, verbose=0, callbacks=[kept])
+    return kept.steps
+
+
+def test_build_resnet__gates_change_from_step_to_step_under_fit():
+    # A gate drawn once at trace time (a seed state that does not advance inside
+    # the compiled train function) would keep the same blocks at every step.
+    steps = _kept_blocks_under_fit("arrays")
+    assert len(steps) == 12 and len(set(steps)) > 1
+    # p_l = 0.875 ... 0.5: the last block is dropped at some steps and kept at others.
+    assert 0 < sum(step[-1] for step in steps) < len(steps)
+    # The gates depend on the seed only: a new model with the same seed, fed by
+    # tf.data instead of arrays, keeps the same blocks at every step.
+    assert _kept_blocks_under_fit("tf.data") == steps

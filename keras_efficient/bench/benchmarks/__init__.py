@@ -14,6 +14,6 @@ MODULES = {
     "maml": ("maml", "maml_order"),
     "sam": ("sam",),
     "ssl": ("ssl_nt_xent", "ssl_simclr_step"),
-    "stochastic_depth": ("stochastic_depth",),
+    "stochastic_depth": ("stochastic_depth", "stochastic_depth_fit", "stochastic_depth_fit_data"),
     "xla": ("xla", "xla_sam", "xla_resnet_stochastic_depth"),
 }

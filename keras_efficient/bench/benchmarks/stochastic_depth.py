@@ -28,6 +28,14 @@ tests/regularization/test_stochastic_depth.py prove no forward and no backward
 run for a dropped block). Under XLA (`jit_compile=True`) the dropped branch
 must still output zeros for every saved activation of the kept branch, an extra
 memory write per dropped block; XLA is not used here.
+
+`stochastic_depth_fit` and `stochastic_depth_fit_data` time what users run
+(issue 21): one `model.fit` epoch of `STEPS_PER_FIT` steps per timed unit,
+Adam and every other setting at Keras's default, on numpy arrays and on a
+batched `tf.data` pipeline, in `FIT_PROCESSES` fresh processes: the bounds hold on the
+median over processes and (within 0.1) in the worst one. The nets are seeded, so
+every process draws the same gates: the spread across processes is the
+processes' own, not the draws'.
 """
 
 import keras
@@ -47,6 +55,8 @@ BATCH_SIZE = 64
 FINAL_SURVIVAL = 0.5
 NUM_CLASSES = 10
 STEPS_PER_UNIT = 3
+STEPS_PER_FIT = 3
+FIT_PROCESSES = 6
 
 
 class _MultiplyByZero(keras.layers.Layer):
@@ -113,6 +123,27 @@ def _train_steps(make_model):
     return setup
 
 
+def _fit_epochs(make_model, pipeline):
+    """One `fit` epoch of `STEPS_PER_FIT` steps on arrays or on a `tf.data` pipeline."""
+    def setup():
+        keras.utils.set_random_seed(0)
+        model = make_model()
+        model.compile(optimizer="adam",
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        rng = np.random.default_rng(0)
+        examples = STEPS_PER_FIT * BATCH_SIZE
+        images = rng.normal(size=(examples, IMAGE_SIZE, IMAGE_SIZE, 3)).astype("float32")
+        labels = rng.integers(0, NUM_CLASSES, examples)
+        if pipeline == "arrays":
+            inputs = {"x": images, "y": labels, "batch_size": BATCH_SIZE}
+        else:
+            inputs = {"x": tf.data.Dataset.from_tensor_slices((images, labels))
+                      .batch(BATCH_SIZE).prefetch(tf.data.AUTOTUNE)}
+        return lambda: model.fit(**inputs, epochs=1, verbose=0).history["loss"]
+
+    return setup
+
+
 def _resnet(stochastic_depth=None):
     def make_model():
         return ke.models.build_resnet(
@@ -121,6 +152,25 @@ def _resnet(stochastic_depth=None):
         )
 
     return make_model
+
+
+def _fit_benchmark(pipeline):
+    """`stochastic_depth_fit` (numpy arrays) or `stochastic_depth_fit_data` (tf.data)."""
+    return Benchmark(
+        name="stochastic_depth_fit" + ("_data" if pipeline == "data" else ""),
+        description=(
+            f"one fit epoch ({STEPS_PER_FIT} steps, Adam, Keras defaults) of the same net "
+            f"on {'numpy arrays' if pipeline == 'arrays' else 'tf.data'}"
+        ),
+        cases=[
+            Case("no_drop", _fit_epochs(_resnet(), pipeline)),
+            Case("batch_skip", _fit_epochs(_resnet(FINAL_SURVIVAL), pipeline), max_ratio=0.80),
+        ],
+        baseline="no_drop",
+        rounds=3,
+        warmup=1,
+        processes=FIT_PROCESSES,
+    )
 
 
 BENCHMARKS = [
@@ -140,5 +190,6 @@ BENCHMARKS = [
         baseline="no_drop",
         rounds=10,
         warmup=1,
-    )
+    ),
+    *[_fit_benchmark(pipeline) for pipeline in ("arrays", "data")],
 ]
