@@ -31,7 +31,9 @@ import argparse
 import dataclasses
 import importlib.util
 import json
+import os
 import pathlib
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -96,22 +98,40 @@ class Benchmark:
 
 
 def _finish(result):
-    # Eager TF ops may run asynchronously; reading the value waits for them.
+    # Eager TF ops and JAX's dispatch run asynchronously: wait for the values.
     if hasattr(result, "numpy"):
         result.numpy()
+    elif hasattr(result, "block_until_ready"):
+        result.block_until_ready()
     elif isinstance(result, (list, tuple)):
         for item in result:
             _finish(item)
 
 
-def run_benchmark(benchmark, rounds=None, log=print):
-    """Time every case of `benchmark`; return a JSON-ready dict of results."""
+def fit_step(model, x, y=None, batch_size=32):
+    """A `step` that trains as users do: one `model.fit` epoch over in-memory arrays.
+
+    `model` is compiled; the first call (a warm-up) traces and compiles.
+    """
+    def step():
+        history = model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+        return history.history["loss"][-1]
+
+    return step
+
+
+def run_benchmark(benchmark, rounds=None, log=print, warmup=None):
+    """Time every case of `benchmark`; return a JSON-ready dict of results.
+
+    `rounds` and `warmup` override the benchmark's own counts.
+    """
     rounds = rounds or benchmark.rounds
+    warmup = benchmark.warmup if warmup is None else warmup
     steps = {}
     for case in benchmark.cases:
         log(f"  setting up {benchmark.name}/{case.name}")
         steps[case.name] = case.setup()
-        for _ in range(benchmark.warmup):
+        for _ in range(warmup):
             _finish(steps[case.name]())
     times = {case.name: [] for case in benchmark.cases}
     order = [case.name for case in benchmark.cases]
@@ -191,6 +211,23 @@ def default_benchmark_dir():
     return pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
 
 
+_LOADED = {}
+
+
+def load_benchmark_module(path):
+    """The module of one `bench_*.py` file, loaded once per process.
+
+    A benchmark may reuse a sibling's models: `load_benchmark_module(
+    pathlib.Path(__file__).with_name("bench_sam.py"))`.
+    """
+    path = pathlib.Path(path).resolve()
+    if path not in _LOADED:
+        spec = importlib.util.spec_from_file_location(f"_ke_bench_{path.stem}", path)
+        _LOADED[path] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(_LOADED[path])
+    return _LOADED[path]
+
+
 def discover(directory=None):
     """All `Benchmark`s defined in `bench_*.py` files of `directory`, by name."""
     directory = pathlib.Path(directory or default_benchmark_dir())
@@ -198,12 +235,71 @@ def discover(directory=None):
         raise FileNotFoundError(f"No benchmark directory at {directory}.")
     found = {}
     for path in sorted(directory.glob("bench_*.py")):
-        spec = importlib.util.spec_from_file_location(f"_ke_bench_{path.stem}", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        for benchmark in getattr(module, "BENCHMARKS", []):
+        for benchmark in getattr(load_benchmark_module(path), "BENCHMARKS", []):
             found[benchmark.name] = benchmark
     return found
+
+
+def compare_backends(names, backends, out, rounds=None, directory=None, log=print):
+    """Run benchmarks `names` once per Keras backend, each in its own process.
+
+    A backend is fixed when Keras is imported, so every backend gets a fresh
+    `keras-efficient bench` process (the same names, rounds and benchmark folder).
+    Returns a JSON-ready dict: per benchmark, each case's median seconds per
+    backend and the ratio of the last backend to the first.
+    """
+    out = pathlib.Path(out)
+    runs = {}
+    for backend in backends:
+        log(f"== KERAS_BACKEND={backend}")
+        sys.stdout.flush()  # before the child's output
+        command = [sys.executable, "-m", "keras_efficient.cli", "bench", *names,
+                   "--out", str(out / backend)]
+        command += ["--rounds", str(rounds)] if rounds else []
+        command += ["--dir", str(directory)] if directory else []
+        completed = subprocess.run(command, env={**os.environ, "KERAS_BACKEND": backend},
+                                   check=False)
+        if completed.returncode not in (0, 1):  # 1: a ratio bound missed, figures exist
+            raise RuntimeError(f"The {backend} run failed (exit {completed.returncode}).")
+        runs[backend] = {name: json.loads((out / backend / f"{name}.json").read_text())
+                         for name in names}
+    first, last = backends[0], backends[-1]
+    comparison = {"backends": list(backends), "benchmarks": []}
+    for name in names:
+        results = {backend: runs[backend][name] for backend in backends}
+        medians = {backend: {case["case"]: case["median_seconds"]
+                             for case in result["cases"]}
+                   for backend, result in results.items()}
+        comparison["benchmarks"].append({
+            "benchmark": name,
+            "description": results[first]["description"],
+            "devices": {backend: result["devices"] for backend, result in results.items()},
+            "rounds": results[first]["rounds"],
+            "cases": [{"case": case, "median_seconds": {b: medians[b][case] for b in backends},
+                       "ratio": medians[last][case] / medians[first][case]}
+                      for case in medians[first]],
+        })
+    return comparison
+
+
+def format_backend_table(comparison):
+    """A Markdown table per benchmark: rows = cases, columns = backends and the ratio."""
+    backends = comparison["backends"]
+    first, last = backends[0], backends[-1]
+    tables = []
+    for result in comparison["benchmarks"]:
+        lines = [
+            f"### {result['benchmark']} by backend: {result['description']}",
+            "",
+            "| case | " + " | ".join(f"{backend} median ms" for backend in backends)
+            + f" | {last}/{first} |",
+            "|---|" + "---:|" * (len(backends) + 1),
+        ]
+        for case in result["cases"]:
+            times = " | ".join(f"{case['median_seconds'][b] * 1e3:.1f}" for b in backends)
+            lines.append(f"| {case['case']} | {times} | {case['ratio']:.2f} |")
+        tables.append("\n".join(lines))
+    return "\n\n".join(tables)
 
 
 def main(argv=None):
@@ -214,8 +310,14 @@ def main(argv=None):
     parser.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
     parser.add_argument("--out", default="bench_results", help="folder for JSON results")
     parser.add_argument("--rounds", type=int, default=None, help="timed rounds per case")
+    parser.add_argument("--warmup", type=int, default=None,
+                        help="untimed calls per case first (default: each benchmark's)")
     parser.add_argument("--dir", default=None, help="folder holding bench_*.py")
     parser.add_argument("--list", action="store_true", help="list benchmarks and exit")
+    parser.add_argument("--backends", nargs="+", default=None,
+                        choices=("tensorflow", "jax"),
+                        help="run the benchmarks once per Keras backend (each in its own "
+                             "process) and compare their medians side by side")
     args = parser.parse_args(argv)
 
     available = discover(args.dir)
@@ -227,6 +329,15 @@ def main(argv=None):
     if unknown:
         parser.error(f"unknown benchmark(s) {unknown}; available: {sorted(available)}")
     selected = args.names or list(available)
+    if args.backends:
+        comparison = compare_backends(selected, args.backends, args.out, args.rounds,
+                                      args.dir)
+        table = format_backend_table(comparison)
+        print(table, flush=True)
+        out = pathlib.Path(args.out)
+        (out / "backends.json").write_text(json.dumps(comparison, indent=2))
+        (out / "backends.md").write_text(table + "\n")
+        return 0
     devices = describe()["devices"]
     print(f"Keras backend: {keras.backend.backend()}; devices: {', '.join(devices)}", flush=True)
     out = pathlib.Path(args.out)
@@ -235,7 +346,8 @@ def main(argv=None):
     tables = []
     for index, name in enumerate(selected, 1):
         print(f"[{index}/{len(selected)}] {name}", flush=True)
-        result = {**run_benchmark(available[name], rounds=args.rounds), "devices": devices}
+        result = {**run_benchmark(available[name], rounds=args.rounds, warmup=args.warmup),
+                  "devices": devices}
         (out / f"{name}.json").write_text(json.dumps(result, indent=2))
         tables.append(format_table(result))
         print(tables[-1], flush=True)
