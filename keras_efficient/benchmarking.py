@@ -240,13 +240,15 @@ def discover(directory=None):
     return found
 
 
-def compare_backends(names, backends, out, rounds=None, directory=None, log=print):
+def compare_backends(names, backends, out, rounds=None, directory=None, log=print,
+                     warmup=None):
     """Run benchmarks `names` once per Keras backend, each in its own process.
 
     A backend is fixed when Keras is imported, so every backend gets a fresh
-    `keras-efficient bench` process (the same names, rounds and benchmark folder).
-    Returns a JSON-ready dict: per benchmark, each case's median seconds per
-    backend and the ratio of the last backend to the first.
+    `keras-efficient bench` process (the same names, rounds, warm-up and benchmark
+    folder). Returns a JSON-ready dict: per benchmark, each case that ran on every
+    backend with its median seconds per backend and the ratio of the last backend
+    to the first.
     """
     out = pathlib.Path(out)
     runs = {}
@@ -256,6 +258,7 @@ def compare_backends(names, backends, out, rounds=None, directory=None, log=prin
         command = [sys.executable, "-m", "keras_efficient.cli", "bench", *names,
                    "--out", str(out / backend)]
         command += ["--rounds", str(rounds)] if rounds else []
+        command += ["--warmup", str(warmup)] if warmup is not None else []
         command += ["--dir", str(directory)] if directory else []
         completed = subprocess.run(command, env={**os.environ, "KERAS_BACKEND": backend},
                                    check=False)
@@ -277,7 +280,8 @@ def compare_backends(names, backends, out, rounds=None, directory=None, log=prin
             "rounds": results[first]["rounds"],
             "cases": [{"case": case, "median_seconds": {b: medians[b][case] for b in backends},
                        "ratio": medians[last][case] / medians[first][case]}
-                      for case in medians[first]],
+                      for case in medians[first]
+                      if all(case in medians[backend] for backend in backends)],
         })
     return comparison
 
@@ -331,7 +335,7 @@ def main(argv=None):
     selected = args.names or list(available)
     if args.backends:
         comparison = compare_backends(selected, args.backends, args.out, args.rounds,
-                                      args.dir)
+                                      args.dir, warmup=args.warmup)
         table = format_backend_table(comparison)
         print(table, flush=True)
         out = pathlib.Path(args.out)
