@@ -96,6 +96,12 @@ def build_parser():
                               help="timed rounds per case")
     bench_parser.add_argument("--dir", default=None,
                               help="folder of benchmark modules to run instead of the package's")
+    bench_parser.add_argument("--warmup", type=int, default=None,
+                              help="untimed calls per case first (default: each benchmark's)")
+    bench_parser.add_argument("--backends", nargs="+", default=None,
+                              choices=("tensorflow", "jax"),
+                              help="run the benchmarks once per Keras backend (each in its own "
+                                   "process) and compare their medians side by side")
     bench_parser.add_argument("--processes", type=_positive_int, default=None,
                               help="fresh processes per benchmark (default: the benchmark's own)")
     bench_parser.add_argument("--list", action="store_true", help="list benchmarks and exit")

@@ -52,7 +52,8 @@ def bench(args):
         for name, benchmark in discover(args.dir).items():
             print(f"{name}: {benchmark.description}")
         return 0
-    return run_benchmarks(args.names, args.out, args.rounds, args.dir, args.processes)
+    return run_benchmarks(args.names, args.out, args.rounds, args.dir, args.processes,
+                          args.warmup, args.backends)
 
 
 if __name__ == "__main__":

@@ -116,22 +116,40 @@ class Benchmark:
 
 
 def _finish(result):
-    # Eager TF ops may run asynchronously; reading the value waits for them.
+    # Eager TF ops and JAX's dispatch run asynchronously: wait for the values.
     if hasattr(result, "numpy"):
         result.numpy()
+    elif hasattr(result, "block_until_ready"):
+        result.block_until_ready()
     elif isinstance(result, (list, tuple)):
         for item in result:
             _finish(item)
 
 
-def run_benchmark(benchmark, rounds=None, log=print):
-    """Time every case of `benchmark`; return a JSON-ready dict of results."""
+def fit_step(model, x, y=None, batch_size=32):
+    """A `step` that trains as users do: one `model.fit` epoch over in-memory arrays.
+
+    `model` is compiled; the first call (a warm-up) traces and compiles.
+    """
+    def step():
+        history = model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+        return history.history["loss"][-1]
+
+    return step
+
+
+def run_benchmark(benchmark, rounds=None, log=print, warmup=None):
+    """Time every case of `benchmark`; return a JSON-ready dict of results.
+
+    `rounds` and `warmup` override the benchmark's own counts.
+    """
     rounds = rounds or benchmark.rounds
+    warmup = benchmark.warmup if warmup is None else warmup
     steps = {}
     for case in benchmark.cases:
         log(f"  setting up {benchmark.name}/{case.name}")
         steps[case.name] = case.setup()
-        for _ in range(benchmark.warmup):
+        for _ in range(warmup):
             _finish(steps[case.name]())
     times = {case.name: [] for case in benchmark.cases}
     order = [case.name for case in benchmark.cases]
@@ -218,7 +236,7 @@ def combine_processes(benchmark, results):
             "worst_process_margin": benchmark.worst_process_margin, "cases": cases}
 
 
-def run_in_processes(benchmark, processes, directory, rounds=None, log=print):
+def run_in_processes(benchmark, processes, directory, rounds=None, log=print, warmup=None):
     """`run_benchmark` in `processes` fresh Python processes, one after the other."""
     results = []
     with tempfile.TemporaryDirectory() as out:
@@ -229,6 +247,8 @@ def run_in_processes(benchmark, processes, directory, rounds=None, log=print):
                 command += ["--dir", str(directory)]
             if rounds:
                 command += ["--rounds", str(rounds)]
+            if warmup is not None:
+                command += ["--warmup", str(warmup)]
             run = subprocess.run(command, capture_output=True, text=True, check=False)
             path = pathlib.Path(out) / f"{benchmark.name}.json"
             if not path.exists():
@@ -304,18 +324,94 @@ def discover(directory=None):
     return found
 
 
+def compare_backends(names, backends, out, rounds=None, directory=None, log=print,
+                     warmup=None):
+    """Run benchmarks `names` once per Keras backend, each in its own process.
+
+    A backend is fixed when Keras is imported, so every backend gets a fresh
+    `keras-efficient bench` process (the same names, rounds, warm-up and benchmark
+    folder). Returns a JSON-ready dict: per benchmark, each case that ran on every
+    backend with its median seconds per backend and the ratio of the last backend
+    to the first.
+    """
+    out = pathlib.Path(out)
+    runs = {}
+    for backend in backends:
+        log(f"== KERAS_BACKEND={backend}")
+        sys.stdout.flush()  # before the child's output
+        command = [sys.executable, "-m", "keras_efficient.bench", *names,
+                   "--out", str(out / backend)]
+        command += ["--rounds", str(rounds)] if rounds else []
+        command += ["--warmup", str(warmup)] if warmup is not None else []
+        command += ["--dir", str(directory)] if directory else []
+        completed = subprocess.run(command, env={**os.environ, "KERAS_BACKEND": backend},
+                                   check=False)
+        if completed.returncode not in (0, 1):  # 1: a ratio bound missed, figures exist
+            raise RuntimeError(f"The {backend} run failed (exit {completed.returncode}).")
+        runs[backend] = {name: json.loads((out / backend / f"{name}.json").read_text())
+                         for name in names}
+    first, last = backends[0], backends[-1]
+    comparison = {"backends": list(backends), "benchmarks": []}
+    for name in names:
+        results = {backend: runs[backend][name] for backend in backends}
+        medians = {backend: {case["case"]: case["median_seconds"]
+                             for case in result["cases"]}
+                   for backend, result in results.items()}
+        comparison["benchmarks"].append({
+            "benchmark": name,
+            "description": results[first]["description"],
+            "devices": {backend: result["devices"] for backend, result in results.items()},
+            "rounds": results[first]["rounds"],
+            "cases": [{"case": case, "median_seconds": {b: medians[b][case] for b in backends},
+                       "ratio": medians[last][case] / medians[first][case]}
+                      for case in medians[first]
+                      if all(case in medians[backend] for backend in backends)],
+        })
+    return comparison
+
+
+def format_backend_table(comparison):
+    """A Markdown table per benchmark: rows = cases, columns = backends and the ratio."""
+    backends = comparison["backends"]
+    first, last = backends[0], backends[-1]
+    tables = []
+    for result in comparison["benchmarks"]:
+        lines = [
+            f"### {result['benchmark']} by backend: {result['description']}",
+            "",
+            "| case | " + " | ".join(f"{backend} median ms" for backend in backends)
+            + f" | {last}/{first} |",
+            "|---|" + "---:|" * (len(backends) + 1),
+        ]
+        for case in result["cases"]:
+            times = " | ".join(f"{case['median_seconds'][b] * 1e3:.1f}" for b in backends)
+            lines.append(f"| {case['case']} | {times} | {case['ratio']:.2f} |")
+        tables.append("\n".join(lines))
+    return "\n\n".join(tables)
+
+
 def run_benchmarks(names=(), out="bench_results", rounds=None, directory=None,
-                   processes=None):
+                   processes=None, warmup=None, backends=None):
     """`keras-efficient bench`: run the benchmarks `names` (default: all) found by
     `discover(directory)` (each in `processes` fresh processes, default: the
-    benchmark's own), print each table, write `<name>.json` and `summary.md`
-    to `out`; return 1 if a ratio bound is not met, else 0."""
+    benchmark's own; `warmup` untimed calls per case, default: the benchmark's),
+    print each table, write `<name>.json` and `summary.md` to `out`; return 1 if
+    a ratio bound is not met, else 0. With `backends`, run them once per Keras
+    backend instead (`compare_backends`) and write `backends.json`/`.md`."""
     available = discover(directory)
     unknown = [name for name in names if name not in available]
     if unknown:
         raise SystemExit(f"keras-efficient bench: unknown benchmark(s) {unknown}; "
                          f"available: {sorted(available)}")
     selected = list(names) or list(available)
+    if backends:
+        comparison = compare_backends(selected, backends, out, rounds, directory,
+                                      warmup=warmup)
+        table = format_backend_table(comparison)
+        print(table, flush=True)
+        (pathlib.Path(out) / "backends.json").write_text(json.dumps(comparison, indent=2))
+        (pathlib.Path(out) / "backends.md").write_text(table + "\n")
+        return 0
     devices = describe()["devices"]
     print(f"Keras backend: {keras.backend.backend()}; devices: {', '.join(devices)}", flush=True)
     out = pathlib.Path(out)
@@ -327,9 +423,9 @@ def run_benchmarks(names=(), out="bench_results", rounds=None, directory=None,
         benchmark = available[name]
         if (processes or benchmark.processes) > 1:
             result = run_in_processes(benchmark, processes or benchmark.processes, directory,
-                                      rounds=rounds)
+                                      rounds=rounds, warmup=warmup)
         else:
-            result = run_benchmark(benchmark, rounds=rounds)
+            result = run_benchmark(benchmark, rounds=rounds, warmup=warmup)
         result = {**result, "devices": devices, "load_average": os.getloadavg()}
         (out / f"{name}.json").write_text(json.dumps(result, indent=2))
         tables.append(format_table(result))

@@ -5,6 +5,7 @@ import dataclasses
 import tensorflow as tf
 
 from keras_efficient.distribute.xla import _device_type
+from keras_efficient.distribute.xla import _is_jax_distribution
 from keras_efficient.distribute.xla import jit_compile_for
 from keras_efficient.utils import export
 from keras_efficient.utils import validate_choice
@@ -27,7 +28,8 @@ class TrainingSettings:
         steps_per_execution: for `compile(steps_per_execution=...)`.
         dtype_policy: for `keras.config.set_dtype_policy` before building models.
         drop_remainder: for `dataset.batch(..., drop_remainder=...)`: TPUs need
-            static shapes, so the last partial batch is dropped there.
+            static shapes, and JAX's `DataParallel` batches that split evenly over
+            its devices, so the last partial batch is dropped there.
         num_replicas: the strategy's replicas; global batches must be a multiple.
     """
 
@@ -61,7 +63,9 @@ def recommended_settings(strategy=None):
 
     TPU: XLA (always on there), 32 steps per execution, `mixed_bfloat16`, static
     batch shapes. GPU: XLA, float32 (choose `mixed_bfloat16` yourself on Ampere
-    or newer). CPU: no XLA (see `jit_compile_for`), float32.
+    or newer). CPU: no XLA (see `jit_compile_for`), float32. `strategy` is a
+    `tf.distribute.Strategy`, or on JAX the `keras.distribution.DataParallel`
+    of `get_distribution()`.
 
     Example:
 
@@ -73,11 +77,19 @@ def recommended_settings(strategy=None):
     strategy = strategy or tf.distribute.get_strategy()
     device_type = _device_type(strategy)
     on_tpu = device_type == "TPU"
+    num_replicas = _num_replicas(strategy)
     return TrainingSettings(
         device_type=device_type,
         jit_compile=jit_compile_for(strategy),
         steps_per_execution=TPU_STEPS_PER_EXECUTION if on_tpu else 1,
         dtype_policy="mixed_bfloat16" if on_tpu else "float32",
-        drop_remainder=on_tpu,
-        num_replicas=strategy.num_replicas_in_sync,
+        # JAX's DataParallel splits every batch evenly over its devices.
+        drop_remainder=on_tpu or (_is_jax_distribution(strategy) and num_replicas > 1),
+        num_replicas=num_replicas,
     )
+
+
+def _num_replicas(strategy):
+    if _is_jax_distribution(strategy):  # DataParallel: the batch splits over every device
+        return strategy.device_mesh.devices.size
+    return strategy.num_replicas_in_sync

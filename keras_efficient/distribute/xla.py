@@ -29,10 +29,13 @@ def _device_type(strategy):
         strategy = tf.distribute.get_strategy()
     if isinstance(strategy, tf.distribute.TPUStrategy):
         return "TPU"
-    try:
-        devices = strategy.extended.worker_devices
-    except RuntimeError:  # the default strategy has no device list
-        devices = ()
+    if _is_jax_distribution(strategy):  # devices named "tpu:0", "cpu:1", ...
+        devices = [str(device) for device in strategy.device_mesh.devices.flat]
+    else:
+        try:
+            devices = strategy.extended.worker_devices
+        except RuntimeError:  # the default strategy has no device list
+            devices = ()
     if not devices:
         # The default strategy: whatever TensorFlow would place ops on.
         return "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
@@ -43,21 +46,31 @@ def _device_type(strategy):
     return "CPU"
 
 
+def _is_jax_distribution(strategy):
+    """A `keras.distribution.Distribution` (`DataParallel`, `ModelParallel`) of JAX."""
+    return hasattr(strategy, "device_mesh")
+
+
 @export("keras_efficient.distribute.jit_compile_for")
 def jit_compile_for(strategy=None):
     """Whether to pass `jit_compile=True` to `compile` for `strategy`'s devices.
 
     Args:
-        strategy: a `tf.distribute.Strategy`; default: the current one.
+        strategy: a `tf.distribute.Strategy`, or on JAX a
+            `keras.distribution.Distribution` (`get_distribution()`); default:
+            the current `tf.distribute` strategy.
 
     Returns:
-        A bool: the `KERAS_EFFICIENT_JIT_COMPILE` environment variable when set,
-        else `JIT_BY_DEVICE_TYPE` for the strategy's device type.
+        A bool: True for a JAX distribution (JAX compiles every step); else the
+        `KERAS_EFFICIENT_JIT_COMPILE` environment variable when set, else
+        `JIT_BY_DEVICE_TYPE` for the strategy's device type.
 
     Example:
 
     >>> model.compile(optimizer="adam", loss="mse", jit_compile=jit_compile_for())
     """
+    if _is_jax_distribution(strategy):
+        return True  # JAX compiles every step with XLA (without jit it runs op by op)
     return jit_compile_for_device(_device_type(strategy))
 
 

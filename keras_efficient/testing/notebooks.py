@@ -3,6 +3,8 @@
 import json
 import pathlib
 
+import keras
+
 from keras_efficient.utils import export
 
 SMOKE_OFF, SMOKE_ON = "SMOKE = False", "SMOKE = True"
@@ -44,7 +46,13 @@ def run_notebook(path, smoke=True):
                              f"`{SMOKE_OFF}`.")
         sources = [source.replace(SMOKE_OFF, SMOKE_ON) for source in sources]
     namespace = {"__name__": "__main__"}
-    for index, source in enumerate(sources):
-        code = compile(source, f"{path.name}[code cell {index}]", "exec")
-        exec(code, namespace)  # noqa: S102 - running the notebook's own cells is the point
+    # A notebook on JAX sets a global distribution (`get_distribution()`): it must
+    # not outlive the run.
+    distribution = keras.distribution.distribution()
+    try:
+        for index, source in enumerate(sources):
+            code = compile(source, f"{path.name}[code cell {index}]", "exec")
+            exec(code, namespace)  # noqa: S102 - running the notebook's own cells is the point
+    finally:
+        keras.distribution.set_distribution(distribution)
     return namespace

@@ -10,6 +10,7 @@ from keras_efficient.distillation.distiller import Distiller
 from keras_efficient.distillation.subclass_distiller import SubclassDistiller
 from keras_efficient.distillation.subclass_head import SubclassHead
 from keras_efficient.distillation.subclass_teacher import SubclassTeacher
+from keras_efficient.schedules import Annealing
 
 RNG = np.random.default_rng(3)
 X = RNG.normal(size=(8, 6)).astype("float32")
@@ -102,18 +103,30 @@ def test_distiller__sub_losses_reported_unscaled_on_two_replicas(ref):
     np.testing.assert_allclose(history["loss"][0], 0.5 * kd + 0.5 * ce, rtol=1e-5)
 
 
-@pytest.mark.tensorflow_only("JAX's test step gets no optimizer state: an annealed "
-                             "temperature is read when `evaluate` traces (known gap)")
 def test_distiller__annealed_temperature_follows_the_schedule(ref):
-    schedule = keras.optimizers.schedules.PolynomialDecay(8.0, decay_steps=10, end_learning_rate=2.0)
+    # Read at run time on both backends: the compiled test step reads the model's
+    # step counter, so one traced `evaluate` sees every step's temperature.
+    schedule = Annealing(8.0, 2.0, annealing_steps=10, mode="cosine")
     distiller = _distiller(alpha=1.0, temperature=schedule)
     distiller.compile(optimizer=_sgd(0.0), loss=_crossentropy())
     teacher, student = _logits(distiller.teacher), _logits(distiller.student)
-    for step, temperature in [(0, 8.0), (5, 5.0), (10, 2.0)]:
+
+    def scheduled(step):  # the cosine annealing formula in float64
+        return 2.0 + (8.0 - 2.0) * (1 + np.cos(np.pi * min(step, 10) / 10)) / 2
+
+    for step in (0, 5, 10, 12):
         distiller.steps_trained.assign(step)  # the model counts its own steps
         np.testing.assert_allclose(
             _evaluate(distiller, Y)["distillation_loss"],
-            ref.knowledge_distillation(teacher, student, temperature), rtol=1e-5)
+            ref.knowledge_distillation(teacher, student, scheduled(step)), rtol=1e-5)
+    # Training advances the counter (learning rate 0: the student stays), and the
+    # next evaluation reads the new step.
+    distiller.steps_trained.assign(3)
+    distiller.fit(X, Y, batch_size=len(X) // 2, epochs=1, verbose=0)
+    assert int(distiller.steps_trained.numpy()) == 5
+    np.testing.assert_allclose(
+        _evaluate(distiller, Y)["distillation_loss"],
+        ref.knowledge_distillation(teacher, student, scheduled(5)), rtol=1e-5)
     config = Distiller.from_config(distiller.get_config()).get_config()["temperature"]
     assert config == keras.optimizers.schedules.serialize(schedule)
 

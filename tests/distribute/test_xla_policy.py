@@ -106,6 +106,17 @@ def test_recommended_settings__cpu_and_two_replicas():
     assert distribute.recommended_settings(testing.two_replica_strategy()).num_replicas == 2
 
 
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="JAX's keras.distribution")
+def test_recommended_settings__jax_data_parallel_over_two_devices():
+    settings = distribute.recommended_settings(distribute.get_distribution())
+    # The notebooks' TPU path: one jitted step over both devices' shares of the batch.
+    assert settings == distribute.TrainingSettings(
+        device_type="CPU", jit_compile=True, steps_per_execution=1,
+        dtype_policy="float32", drop_remainder=True, num_replicas=2)
+    with pytest.raises(ValueError, match="multiple of the 2 replicas"):
+        settings.check_batch_size(63)
+
+
 def test_run_command__batch_not_divisible_by_replicas_names_key(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("runtime: {strategy: mirrored}\ntrainer: {batch_size: 63}\n")

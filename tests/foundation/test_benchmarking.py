@@ -56,6 +56,17 @@ def test_run_benchmark__medians_and_ratios(clock):
     assert technique["passed"] and len(technique["seconds"]) == 5
 
 
+def test_run_benchmark__warmup_override(clock):
+    calls = []
+    step = clock.stepper(0.01)
+    benchmark = Benchmark("w", "d", [Case("a", lambda: lambda: (calls.append(1), step()))],
+                          "a", rounds=2, warmup=3)
+    benchmarking.run_benchmark(benchmark, log=lambda _: None, warmup=0)
+    assert len(calls) == 2
+    benchmarking.run_benchmark(benchmark, rounds=1, log=lambda _: None)
+    assert len(calls) == 2 + 3 + 1
+
+
 def test_run_benchmark__bounds_fail(clock):
     result = benchmarking.run_benchmark(_benchmark(clock, max_ratio=0.3), log=lambda _: None)
     assert not result["cases"][1]["passed"]
@@ -131,6 +142,52 @@ def test_main__unknown_benchmark_is_an_error(tmp_path):
         main(["bench", "nope", "--dir", str(tmp_path)])
 
 
+def _fake_backend_run(calls, exit_code=0):
+    """`subprocess.run` of one backend's `keras-efficient bench`: writes its JSON."""
+    def run(command, env, check):
+        backend = env["KERAS_BACKEND"]
+        calls.append((command, backend))
+        out = pathlib.Path(command[command.index("--out") + 1])
+        out.mkdir(parents=True)
+        seconds = {"tensorflow": 0.020, "jax": 0.010}[backend]
+        (out / "tiny.json").write_text(json.dumps({
+            "description": "sleeps", "devices": [f"{backend} CPU"], "rounds": 2,
+            "cases": [{"case": "a", "median_seconds": seconds},
+                      {"case": "b", "median_seconds": 3 * seconds}]}))
+        return subprocess.CompletedProcess(command, exit_code)
+
+    return run
+
+
+def test_bench_command__backends_runs_each_backend_in_its_own_process(tmp_path, monkeypatch, capsys):
+    (tmp_path / "bench_tiny.py").write_text(BENCH_FILE.format(bound=1e9))
+    calls = []
+    monkeypatch.setattr(benchmarking.subprocess, "run", _fake_backend_run(calls))
+    out = tmp_path / "out"
+    assert main(["bench", "tiny", "--dir", str(tmp_path), "--out", str(out), "--rounds", "2",
+                 "--backends", "tensorflow", "jax"]) == 0
+    assert [backend for _, backend in calls] == ["tensorflow", "jax"]
+    for command, backend in calls:
+        assert command[1:] == ["-m", "keras_efficient.bench", "tiny", "--out",
+                               str(out / backend), "--rounds", "2", "--dir", str(tmp_path)]
+    comparison = json.loads((out / "backends.json").read_text())
+    first, second = comparison["benchmarks"][0]["cases"]
+    assert first["median_seconds"] == {"tensorflow": 0.020, "jax": 0.010}
+    assert first["ratio"] == pytest.approx(0.5) and second["ratio"] == pytest.approx(0.5)
+    printed = capsys.readouterr().out
+    assert "| case | tensorflow median ms | jax median ms | jax/tensorflow |" in printed
+    assert "| a | 20.0 | 10.0 | 0.50 |" in printed and "| b | 60.0 | 30.0 | 0.50 |" in printed
+    assert printed.count("| a |") == 1 and (out / "backends.md").read_text() in printed
+
+
+def test_bench_command__backends_reports_a_failed_backend_run(tmp_path, monkeypatch):
+    (tmp_path / "bench_tiny.py").write_text(BENCH_FILE.format(bound=1e9))
+    monkeypatch.setattr(benchmarking.subprocess, "run", _fake_backend_run([], exit_code=2))
+    with pytest.raises(RuntimeError, match="tensorflow run failed \\(exit 2\\)"):
+        main(["bench", "tiny", "--dir", str(tmp_path), "--out", str(tmp_path / "o"),
+               "--backends", "tensorflow", "jax"])
+
+
 GPU_SCRIPT = pathlib.Path(bench.__file__).parent / "gpu.sh"
 
 
@@ -148,6 +205,11 @@ def test_gpu_script__dry_run_prints_the_ratio_benchmarks_with_the_options():
     chosen = _gpu_script("--dry-run", "--rounds", "7", "--backend", "jax", "--out", "x y")
     assert chosen.returncode == 0, chosen.stderr
     assert "KERAS_BACKEND=jax" in chosen.stdout and "--rounds 7 --out x\\ y" in chosen.stdout
+    # --quick: every case once, no warm-up and no time limit (a smoke run on a CPU).
+    quick = _gpu_script("--dry-run", "--quick", "--backend", "jax")
+    assert quick.returncode == 0, quick.stderr
+    assert "bench sam stochastic_depth ssl_nt_xent maml_order --rounds 1 --warmup 0" in quick.stdout
+    assert "timeout" not in quick.stdout and "KERAS_BACKEND=jax" in quick.stdout
 
 
 @pytest.mark.parametrize("args, message", [

@@ -9,6 +9,7 @@ against the files here and what each defines.
 
 # module -> the benchmarks its `BENCHMARKS` defines, in that order.
 MODULES = {
+    "backend_steps": ("backend_steps",),
     "curriculum": ("progressive_resizing", "example_statistics"),
     "federated": ("federated",),
     "maml": ("maml", "maml_order"),

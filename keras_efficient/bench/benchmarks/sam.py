@@ -4,7 +4,7 @@ One timed unit is five `train_on_batch` calls on the same batch (a full
 `interval=5` cycle: one SAM step and four plain ones), so every case is
 averaged over the same cycle. The claims: SAM costs at most 2x a plain step
 (two forward-backward passes, nothing more), and `interval=5` at most 1.3x
-(the `tf.cond` really skips the perturbed pass on the plain steps), also
+(the conditional really skips the perturbed pass on the plain steps), also
 with LookSAM's reuse of the sharpness direction on the steps in between.
 
 Two reference cases show where the floor is: `two_passes` is the bare cost of
@@ -19,9 +19,9 @@ the step is almost all convolution arithmetic, the two passes themselves cost
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 import keras_efficient as ke
+from keras_efficient import backend
 from keras_efficient.backend import keras_compat
 from keras_efficient.bench.base import Benchmark
 from keras_efficient.bench.base import Case
@@ -49,8 +49,11 @@ def _small_cnn(api=keras):
     )
 
 
-class TwoPasses(keras.Model):
-    """The cost floor of a SAM step: two forward-backward passes and one update."""
+class TwoPasses(backend.StatefulSteps, keras.Model):
+    """The cost floor of a SAM step: two forward-backward passes and one update.
+
+    Written once with `keras_efficient.backend`, as SAM is: it runs on either backend.
+    """
 
     def __init__(self, model):
         super().__init__()
@@ -61,23 +64,18 @@ class TwoPasses(keras.Model):
 
     def _loss(self, x, y):
         return keras_compat.compute_loss(self, x=x, y=y, y_pred=self(x, training=True),
-                                          training=True)
+                                          training=True), None
 
-    def train_step(self, data):
+    def stateful_train_step(self, data):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         variables = self.trainable_variables
-        with tf.GradientTape() as tape:
-            loss = self._loss(x, y)
-        gradients = tape.gradient(loss, variables)
+        loss, _, gradients = backend.value_and_gradients(lambda: self._loss(x, y), variables)
         # The second pass must read other weights, or the graph optimizer merges
         # it with the first one.
         shifted = [v.value + 0.01 * g for v, g in zip(variables, gradients)]
-        with tf.GradientTape() as tape:
-            tape.watch(shifted)
-            with keras.StatelessScope(state_mapping=list(zip(variables, shifted))):
-                shifted_loss = self._loss(x, y)
-        gradients = tape.gradient(shifted_loss, shifted)
-        self.optimizer.apply_gradients(zip(gradients, variables))
+        _, _, gradients = backend.stateless_value_and_gradients(
+            lambda: self._loss(x, y), variables, shifted, [])
+        backend.apply_gradients(self.optimizer, gradients, variables)
         tracker = keras_compat.loss_tracker(self)
         tracker.update_state(loss)
         return {"loss": tracker.result()}

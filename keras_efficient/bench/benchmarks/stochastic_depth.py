@@ -12,9 +12,10 @@ Cases:
   a batch-level 0/1 gate: keras-cv 0.9.0's `StochasticDepth` when keras-cv is
   installed, otherwise the same product written here (`_MultiplyByZero`).
 
-A timed unit is `STEPS_PER_UNIT` training steps (SGD with momentum, plain
-`model.train_function`, no XLA: the `fit` default on CPU), so the random
-number of kept blocks averages over several draws and the median is steadier.
+A timed unit is one `fit` epoch of `STEPS_PER_UNIT` training steps on arrays
+(SGD with momentum; on TensorFlow no XLA, the `fit` default on CPU; on JAX
+jitted, as JAX always runs), so the random number of kept blocks averages over
+several draws and the median is steadier.
 
 Why single steps or single epochs swing (DESIGN.md §4 saw 0.65x to 1.0x per
 epoch): the number of kept blocks per step is random (mean 5.75 of 8, standard
@@ -45,6 +46,7 @@ import tensorflow as tf
 import keras_efficient as ke
 from keras_efficient.bench.base import Benchmark
 from keras_efficient.bench.base import Case
+from keras_efficient.bench.base import fit_step
 from keras_efficient.regularization.resnet import residual_branch
 from keras_efficient.regularization.stochastic_depth import stochastic_depth_survival
 
@@ -104,21 +106,14 @@ def _train_steps(make_model):
         model.compile(
             optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            jit_compile=False,
+            # TensorFlow: no XLA, the CPU default. JAX compiles every step (without
+            # jit it would run op by op); its `lax.cond` runs one branch.
+            jit_compile=keras.backend.backend() == "jax",
         )
         rng = np.random.default_rng(0)
-        images = rng.normal(size=(BATCH_SIZE, IMAGE_SIZE, IMAGE_SIZE, 3)).astype("float32")
-        labels = rng.integers(0, NUM_CLASSES, BATCH_SIZE)
-        batches = iter(tf.data.Dataset.from_tensors((images, labels)).repeat().prefetch(2))
-        model.make_train_function()
-        train_function = model.train_function
-
-        def unit():
-            for _ in range(STEPS_PER_UNIT):
-                logs = train_function(batches)
-            return logs["loss"]
-
-        return unit
+        images = rng.normal(size=(STEPS_PER_UNIT * BATCH_SIZE, IMAGE_SIZE, IMAGE_SIZE, 3))
+        labels = rng.integers(0, NUM_CLASSES, len(images))
+        return fit_step(model, images.astype("float32"), labels, BATCH_SIZE)
 
     return setup
 
@@ -135,11 +130,10 @@ def _fit_epochs(make_model, pipeline):
         images = rng.normal(size=(examples, IMAGE_SIZE, IMAGE_SIZE, 3)).astype("float32")
         labels = rng.integers(0, NUM_CLASSES, examples)
         if pipeline == "arrays":
-            inputs = {"x": images, "y": labels, "batch_size": BATCH_SIZE}
-        else:
-            inputs = {"x": tf.data.Dataset.from_tensor_slices((images, labels))
-                      .batch(BATCH_SIZE).prefetch(tf.data.AUTOTUNE)}
-        return lambda: model.fit(**inputs, epochs=1, verbose=0).history["loss"]
+            return fit_step(model, images, labels, BATCH_SIZE)
+        dataset = (tf.data.Dataset.from_tensor_slices((images, labels))
+                   .batch(BATCH_SIZE).prefetch(tf.data.AUTOTUNE))
+        return lambda: model.fit(dataset, epochs=1, verbose=0).history["loss"][-1]
 
     return setup
 
