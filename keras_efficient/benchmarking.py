@@ -77,6 +77,9 @@ class Benchmark:
         baseline: the name of the case ratios are taken against.
         rounds: timed rounds (each round times every case once).
         warmup: untimed calls per case first (tracing, compilation, caches).
+        report: optional zero-argument function run after the timing, returning
+            Markdown with measurements other than time (e.g. peak memory), kept
+            in the JSON result and printed under the table.
     """
 
     name: str
@@ -85,6 +88,7 @@ class Benchmark:
     baseline: str
     rounds: int = 30
     warmup: int = 3
+    report: Callable[[], str] | None = None
 
     def __post_init__(self):
         names = [case.name for case in self.cases]
@@ -155,6 +159,7 @@ def run_benchmark(benchmark, rounds=None, log=print):
         "baseline": benchmark.baseline,
         "rounds": rounds,
         "cases": cases,
+        "report": benchmark.report() if benchmark.report else None,
     }
 
 
@@ -180,6 +185,8 @@ def format_table(result):
             f"{case['ratio']:.3f} | {' '.join(bounds) or '–'} | "
             f"{'yes' if case['passed'] else 'NO'} |"
         )
+    if result.get("report"):
+        lines += ["", result["report"]]
     return "\n".join(lines)
 
 

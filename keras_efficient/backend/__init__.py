@@ -19,6 +19,7 @@ if keras.backend.backend() == "jax":
     from keras_efficient.backend.jax import StatefulSteps
     from keras_efficient.backend.jax import all_reduce_sum
     from keras_efficient.backend.jax import apply_gradients
+    from keras_efficient.backend.jax import compiled
     from keras_efficient.backend.jax import cond
     from keras_efficient.backend.jax import dense_gradient
     from keras_efficient.backend.jax import float64_scope
@@ -30,6 +31,7 @@ else:
     from keras_efficient.backend.tensorflow import StatefulSteps
     from keras_efficient.backend.tensorflow import all_reduce_sum
     from keras_efficient.backend.tensorflow import apply_gradients
+    from keras_efficient.backend.tensorflow import compiled
     from keras_efficient.backend.tensorflow import cond
     from keras_efficient.backend.tensorflow import dense_gradient
     from keras_efficient.backend.tensorflow import float64_scope
