@@ -20,6 +20,7 @@ if keras.backend.backend() == "jax":
     from keras_efficient.backend.jax import all_gather
     from keras_efficient.backend.jax import all_reduce_sum
     from keras_efficient.backend.jax import apply_gradients
+    from keras_efficient.backend.jax import compiled
     from keras_efficient.backend.jax import cond
     from keras_efficient.backend.jax import dense_gradient
     from keras_efficient.backend.jax import float64_scope
@@ -33,6 +34,7 @@ else:
     from keras_efficient.backend.tensorflow import all_gather
     from keras_efficient.backend.tensorflow import all_reduce_sum
     from keras_efficient.backend.tensorflow import apply_gradients
+    from keras_efficient.backend.tensorflow import compiled
     from keras_efficient.backend.tensorflow import cond
     from keras_efficient.backend.tensorflow import dense_gradient
     from keras_efficient.backend.tensorflow import float64_scope

@@ -201,3 +201,8 @@ def cond(pred, true_fn, false_fn, variables):
     for variable, value in zip(variables, values):
         variable.assign(value)
     return output
+
+
+def compiled(fn):
+    """`fn` compiled with `jax.jit`; arrays are its traced arguments."""
+    return jax.jit(fn)

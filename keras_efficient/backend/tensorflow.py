@@ -114,3 +114,9 @@ def cond(pred, true_fn, false_fn, variables):
     """`keras.ops.cond` whose branches may write `variables` (BatchNorm statistics)."""
     del variables  # TensorFlow's conditionals write variables themselves.
     return keras.ops.cond(pred, true_fn, false_fn)
+
+
+def compiled(fn):
+    """`fn` traced once into a graph (TensorFlow's own kernels: on CPU they beat XLA
+    for these small ops); tensors and numpy arrays are its traced arguments."""
+    return tf.function(fn, autograph=False, reduce_retracing=True)

@@ -89,6 +89,9 @@ class Benchmark:
         baseline: the name of the case ratios are taken against.
         rounds: timed rounds (each round times every case once).
         warmup: untimed calls per case first (tracing, compilation, caches).
+        report: optional zero-argument function run after the timing, returning
+            Markdown with measurements other than time (e.g. peak memory), kept
+            in the JSON result and printed under the table.
         processes: fresh processes to run the benchmark in (1: this process).
         worst_process_margin: with several processes, how far beyond its bound
             the ratio of the worst single process may lie (`max_ratio=0.8` with
@@ -101,6 +104,7 @@ class Benchmark:
     baseline: str
     rounds: int = 30
     warmup: int = 3
+    report: Callable[[], str] | None = None
     processes: int = 1
     worst_process_margin: float = 0.1
 
@@ -189,6 +193,7 @@ def run_benchmark(benchmark, rounds=None, log=print, warmup=None):
         "baseline": benchmark.baseline,
         "rounds": rounds,
         "cases": cases,
+        "report": benchmark.report() if benchmark.report else None,
     }
 
 
@@ -294,6 +299,8 @@ def format_table(result):
             f"{case['ratio']:.3f} | {' '.join(bounds) or '–'} | "
             f"{'yes' if case['passed'] else 'NO'} |"
         )
+    if result.get("report"):
+        lines += ["", result["report"]]
     return "\n".join(lines)
 
 

@@ -61,12 +61,13 @@ class MAML(keras.Model):
     Non-trainable state (e.g. a dropout seed) is threaded through the tasks in
     order.
 
-    BatchNormalization: second-order meta-gradients through Keras's
-    BatchNormalization differ from finite differences (on TensorFlow,
-    `tf.nn.moments` stops the gradient through the mean inside the variance;
-    the method card has the measured gaps), so second-order MAML refuses a
-    model with BatchNormalization: use `first_order=True` (Reptile is first-order)
-    or LayerNormalization/GroupNormalization.
+    BatchNormalization: on TensorFlow, second-order meta-gradients through
+    Keras's BatchNormalization are wrong by 1-10 % (`tf.nn.moments` stops the
+    gradient through the mean inside the variance); on JAX they agree with
+    finite differences to the differences' own accuracy, but that is not yet
+    tested. Second-order MAML refuses a model with BatchNormalization on both:
+    use `first_order=True` (Reptile is first-order) or
+    LayerNormalization/GroupNormalization.
 
     Args:
         model: a built Keras model (the learner) with trainable weights.
