@@ -11,6 +11,7 @@ in `keras_efficient.cli`.
 
 import argparse
 import ast
+import contextlib
 import importlib
 import importlib.util
 import logging
@@ -20,6 +21,7 @@ import sys
 
 # Before anything imports TensorFlow, unless the user chose: TF's C++ INFO and
 # WARNING lines are noise in a command's output.
+_QUIET = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -60,6 +62,26 @@ def _list(folder):
     for name, summary in catalog(folder).items():
         print(f"{name}: {summary}")
     return 0
+
+
+@contextlib.contextmanager
+def native_stderr_silenced():
+    """Discard what native code writes to file descriptor 2 in the block.
+
+    TensorFlow 2.21 logs its import (oneDNN, the CUDA stub) through absl before
+    `TF_CPP_MIN_LOG_LEVEL` applies (tensorflow/tensorflow#100442); a Python error
+    raised in the block is still reported, after the descriptor is restored.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def build_parser():
@@ -120,7 +142,8 @@ def main(argv=None):
     if args.command == "bench" and args.list and args.dir is None:
         return _list("bench/benchmarks")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    commands = importlib.import_module("keras_efficient.cli")
+    with native_stderr_silenced() if _QUIET else contextlib.nullcontext():
+        commands = importlib.import_module("keras_efficient.cli")
     return getattr(commands, args.command)(args)
 
 

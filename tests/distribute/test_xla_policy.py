@@ -110,7 +110,7 @@ def test_recommended_settings__cpu_and_two_replicas():
 def test_recommended_settings__jax_data_parallel_over_two_devices():
     settings = distribute.recommended_settings(distribute.get_distribution())
     # The notebooks' TPU path: one jitted step over both devices' shares of the batch.
-    assert settings == distribute.TrainingSettings(
+    assert settings == settings_module.TrainingSettings(
         device_type="CPU", jit_compile=True, steps_per_execution=1,
         dtype_policy="float32", drop_remainder=True, num_replicas=2)
     with pytest.raises(ValueError, match="multiple of the 2 replicas"):

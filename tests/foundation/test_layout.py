@@ -96,3 +96,10 @@ def test_cli__help_and_list_import_no_tensorflow_and_keep_the_users_log_level(us
                             text=True, env=env, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["[]", level]
+
+
+def test_native_stderr_silenced__discards_the_block_then_restores(capfd):
+    with keras_efficient_cli.native_stderr_silenced():
+        os.write(2, b"oneDNN custom operations are on\n")
+    os.write(2, b"kept\n")
+    assert capfd.readouterr().err == "kept\n"
