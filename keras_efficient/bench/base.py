@@ -241,19 +241,22 @@ def combine_processes(benchmark, results):
             "worst_process_margin": benchmark.worst_process_margin, "cases": cases}
 
 
+def _bench_command(names, out, rounds, warmup, directory):
+    """The `keras-efficient bench` command line of a child process."""
+    command = [sys.executable, "-m", "keras_efficient.bench", *names, "--out", str(out)]
+    command += ["--rounds", str(rounds)] if rounds else []
+    command += ["--warmup", str(warmup)] if warmup is not None else []
+    command += ["--dir", str(directory)] if directory else []
+    return command
+
+
 def run_in_processes(benchmark, processes, directory, rounds=None, log=print, warmup=None):
     """`run_benchmark` in `processes` fresh Python processes, one after the other."""
     results = []
     with tempfile.TemporaryDirectory() as out:
         for index in range(processes):
-            command = [sys.executable, "-m", "keras_efficient.bench", benchmark.name,
-                       "--out", out, "--processes", "1"]
-            if directory:
-                command += ["--dir", str(directory)]
-            if rounds:
-                command += ["--rounds", str(rounds)]
-            if warmup is not None:
-                command += ["--warmup", str(warmup)]
+            command = [*_bench_command([benchmark.name], out, rounds, warmup, directory),
+                       "--processes", "1"]
             run = subprocess.run(command, capture_output=True, text=True, check=False)
             path = pathlib.Path(out) / f"{benchmark.name}.json"
             if not path.exists():
@@ -346,11 +349,7 @@ def compare_backends(names, backends, out, rounds=None, directory=None, log=prin
     for backend in backends:
         log(f"== KERAS_BACKEND={backend}")
         sys.stdout.flush()  # before the child's output
-        command = [sys.executable, "-m", "keras_efficient.bench", *names,
-                   "--out", str(out / backend)]
-        command += ["--rounds", str(rounds)] if rounds else []
-        command += ["--warmup", str(warmup)] if warmup is not None else []
-        command += ["--dir", str(directory)] if directory else []
+        command = _bench_command(names, out / backend, rounds, warmup, directory)
         completed = subprocess.run(command, env={**os.environ, "KERAS_BACKEND": backend},
                                    check=False)
         if completed.returncode not in (0, 1):  # 1: a ratio bound missed, figures exist

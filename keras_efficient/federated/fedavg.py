@@ -167,7 +167,11 @@ class FedAvg:
         self.seed = validate_seed("seed", seed, allow_none=False)
         self.client_update = ClientUpdate(
             model_fn, client_optimizer, local_epochs, batch_size, proximal_mu)
-        self.parallel_clients = bool(parallel_clients)
+        if not isinstance(parallel_clients, bool):
+            raise TypeError(
+                "Invalid value received for argument `parallel_clients`. Expected True or "
+                f"False. Received: parallel_clients={parallel_clients!r}")
+        self.parallel_clients = parallel_clients
         self._parallel = (
             ParallelClientUpdate(self.client_update) if parallel_clients else None)
         server_optimizer = server_optimizer or keras.optimizers.SGD(learning_rate=1.0)

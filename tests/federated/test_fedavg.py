@@ -258,6 +258,8 @@ def test_fedavg__bad_input():
             federated.FedAvg(_classifier, "sgd", clients_per_round=value)
     with pytest.raises(ValueError, match="local_epochs"):
         federated.FedAvg(_classifier, "sgd", local_epochs=0)
+    with pytest.raises(TypeError, match="parallel_clients"):
+        federated.FedAvg(_classifier, "sgd", parallel_clients="no")
     with pytest.raises(ValueError, match="noise_multiplier` needs `clipping_norm"):
         federated.FedAvg(_classifier, "sgd", noise_multiplier=1.0)
 
